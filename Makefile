@@ -1,0 +1,37 @@
+# Set-up and everyday commands. `make demo` and `make test` work on a fresh clone.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: venv test demo fixtures clean
+
+$(STAMP): setup.cfg pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# fairseq-fixed compiles against the torch already installed (hence --no-build-isolation),
+	# so torch (the pinned CPU build) and the build tools go in first.
+	$(PIP) install -q -c constraints.txt torch numpy cython setuptools wheel
+	$(PIP) install -q -c constraints.txt --no-build-isolation -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	@mkdir -p build
+	$(VENV)/bin/aligner align --src data/sample/sample.de --tgt data/sample/sample.en -o build/demo.align --overwrite --scores
+	@echo "--- alignments (Pharaoh i-j:score, 0-based, source first) ---"
+	@cat build/demo.align
+	@echo "--- scored against the hand-made gold data/sample/sample.talp ---"
+	$(VENV)/bin/aligner score --gold data/sample/sample.talp --hyp build/demo.align --src data/sample/sample.de --tgt data/sample/sample.en
+
+fixtures: $(STAMP)
+	TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 OMP_NUM_THREADS=1 $(PY) tests/fixtures/make_fixtures.py
+
+clean:
+	rm -rf build .pytest_cache

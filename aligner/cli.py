@@ -1,0 +1,193 @@
+"""The ``aligner`` command line: parses options, does I/O, prints. No alignment logic lives here."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Callable, Iterator, Optional, TextIO
+
+import click
+
+from . import __version__
+from .config import DEVICES, STEPS
+from .decisions import DECISIONS
+from .errors import AlignerError, InputError
+from .measures import MEASURES
+from .merge import MERGES
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+PathArg = click.Path(path_type=Path)
+InputFile = click.Path(path_type=str, exists=False, dir_okay=False, allow_dash=True)
+
+
+def handle_errors(command: Callable) -> Callable:
+    """Turn the package's errors into a one-line message and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except AlignerError as exc:
+            click.echo(f"aligner: error: {exc}", err=True)
+            sys.exit(1)
+        except BrokenPipeError:
+            # The reader (e.g. `head`) went away; nothing left to report.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version")
+@click.option("-v", "--verbose", is_flag=True, help="Log what is loaded and decided (to stderr).")
+def main(verbose: bool) -> None:
+    """Word alignments from a fairseq Transformer's cross-attention (weights and vector norms)."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="aligner: %(levelname)s: %(message)s")
+
+
+def check_output(path: Optional[str], overwrite: bool) -> None:
+    if path not in (None, "-") and os.path.exists(path) and not overwrite:
+        raise InputError("output exists; refusing to overwrite it (use --overwrite)", path)
+
+
+def open_output(path: Optional[str], stack: ExitStack) -> TextIO:
+    if path is None or path == "-":
+        return sys.stdout
+    return stack.enter_context(open(path, "w", encoding="utf-8", newline="\n"))
+
+
+def _pairs(src: Optional[str], tgt: Optional[str], bitext: Optional[str]) -> tuple[Iterator, str]:
+    from .io import read_bitext, read_parallel
+
+    if (src is None) != (tgt is None):
+        raise click.UsageError("--src and --tgt go together")
+    if src is not None:
+        if bitext is not None:
+            raise click.UsageError("give either --src/--tgt or --input, not both")
+        return read_parallel(src, tgt), src
+    name = bitext if bitext is not None else "-"
+    return read_bitext(name), ("<stdin>" if name == "-" else name)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--path", type=PathArg, help="fairseq checkpoint file, or a model directory with aligner.json. [default: the bundled model]")
+@click.option("--data-dir", type=PathArg, help="Directory with dict.<lang>.txt. [default: the checkpoint's directory]")
+@click.option("-s", "--source-lang", help="Source language (dictionary suffix).")
+@click.option("-t", "--target-lang", help="Target language (dictionary suffix).")
+@click.option("--sentencepiece-model", type=PathArg, help="SentencePiece model the checkpoint was trained with.")
+@click.option("--bpe-codes", type=PathArg, help="subword-nmt / fastBPE codes the checkpoint was trained with ('@@ ' pieces).")
+@click.option("--lowercase/--no-lowercase", default=None, help="Lowercase words before subword splitting. [default: as the bundle records]")
+@click.option("--src", type=InputFile, help="Source text, one pre-tokenized sentence per line.")
+@click.option("--tgt", type=InputFile, help="Target text, line-aligned with --src.")
+@click.option("-i", "--input", "bitext", type=InputFile, help="'source ||| target' lines. [default: stdin when no --src/--tgt]")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), help="Pharaoh output file. [default: stdout]")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --output.")
+@click.option("--layer", type=click.IntRange(min=1), help="Decoder layer, 1-based. [default: 2 of 6, round(L/3) otherwise]")
+@click.option("--head", type=click.IntRange(min=1), help="One attention head, 1-based. [default: all heads (layer level)]")
+@click.option("--measure", type=click.Choice(MEASURES), default="norm", show_default=True, help="Attention weights or vector norms ||alpha f(x)||.")
+@click.option("--step", type=click.Choice(STEPS), default="awi", show_default=True, help="Row where the target word is the decoder input (awi) or is predicted (awo).")
+@click.option("--src-merge", type=click.Choice(MERGES), default="sum", show_default=True, help="How a source word's pieces combine.")
+@click.option("--tgt-merge", type=click.Choice(MERGES), default="mean", show_default=True, help="How a target word's pieces combine.")
+@click.option("--decision", type=click.Choice(DECISIONS), default="argmax", show_default=True, help="Best source word per target word, or every link above --threshold.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Least share of the row's score for a link (with --decision threshold).")
+@click.option("--eos-null/--no-eos-null", default=True, show_default=True, help="A target word whose best source is </s> stays unaligned; --no-eos-null excludes </s> instead.")
+@click.option("--scores", is_flag=True, help="Write i-j:score, the link's share of its row (4 decimals).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Sentence pairs per forward pass.")
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, signature or summary.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary and signature as JSON (stderr).")
+@handle_errors
+def align(
+    src, tgt, bitext, output, overwrite, scores, quiet, as_json, **settings
+) -> None:
+    """Align sentence pairs and write Pharaoh 'i-j' lines (0-based, source first)."""
+    from tqdm import tqdm
+
+    from .config import AlignConfig
+    from .io import format_pharaoh
+    from .pipeline import Aligner
+
+    config = AlignConfig(**settings)
+    check_output(output, overwrite)
+    pairs, input_name = _pairs(src, tgt, bitext)
+    aligner = Aligner(config)
+    started = time.perf_counter()
+    show_progress = not quiet and sys.stderr.isatty()
+    with ExitStack() as stack:
+        # Opened only after the inputs are checked (line counts of regular files) and the model is loaded.
+        pairs = _prefetch_first(pairs)
+        out = open_output(output, stack)
+        progress = stack.enter_context(tqdm(desc="aligning", unit=" pairs", disable=not show_progress, file=sys.stderr))
+        try:
+            for result in aligner.align(pairs):
+                out.write(format_pharaoh(result.links, scores) + "\n")
+                progress.update()
+        except InputError as exc:
+            if exc.path is None:
+                exc.path = input_name
+            raise
+        finally:
+            out.flush()
+    seconds = time.perf_counter() - started
+    if not quiet:
+        _report(aligner, seconds, as_json)
+
+
+def _prefetch_first(pairs: Iterator) -> Iterator:
+    """Start the reader so that checks done before the first pair (line counts) fail before output opens."""
+    try:
+        first = next(pairs)
+    except StopIteration:
+        return iter(())
+
+    def chained():
+        yield first
+        yield from pairs
+
+    return chained()
+
+
+def _report(aligner, seconds: float, as_json: bool) -> None:
+    stats = aligner.stats
+    rate = stats.pairs / seconds if seconds > 0 else 0.0
+    if as_json:
+        record = {"signature": aligner.signature, "seconds": round(seconds, 3), "pairs_per_second": round(rate, 2), **vars(stats)}
+        click.echo(json.dumps(record), err=True)
+        return
+    click.echo(
+        f"aligned {stats.pairs} pairs in {seconds:.1f} s ({rate:.1f} pairs/s); {stats.empty_pairs} with an empty side, "
+        f"{stats.words_without_pieces} words without pieces, {stats.unknown_pieces} unknown pieces",
+        err=True,
+    )
+    click.echo(aligner.signature, err=True)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--gold", required=True, type=InputFile, help="Gold links: i-j sure, ipj or i?j possible.")
+@click.option("--hyp", required=True, type=InputFile, help="Hypothesis in Pharaoh format (0-based i-j, source first).")
+@click.option("--src", type=InputFile, help="Source text, to check link indices.")
+@click.option("--tgt", type=InputFile, help="Target text, to check link indices.")
+@click.option("--gold-zero-based", is_flag=True, help="Gold indices start at 0. [default: 1-based]")
+@click.option("--reverse-gold", is_flag=True, help="Gold lists target-source links; swap them.")
+@click.option("--drop-invalid", is_flag=True, help="Drop and count out-of-range links instead of failing (needs --src/--tgt).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@handle_errors
+def score(gold, hyp, src, tgt, gold_zero_based, reverse_gold, drop_invalid, as_json) -> None:
+    """Score a Pharaoh hypothesis against gold: AER, precision, recall, F1 (corpus level)."""
+    from .scoring import ScoreConfig, score_files
+
+    result = score_files(ScoreConfig(gold, hyp, src, tgt, not gold_zero_based, reverse_gold, drop_invalid))
+    if as_json:
+        click.echo(result.to_json())
+        return
+    click.echo(result.format())
+    if result.dropped_links:
+        click.echo(f"dropped {result.dropped_links} out-of-range links", err=True)
+    click.echo(result.signature, err=True)

@@ -1,0 +1,96 @@
+"""The one settings object of an alignment run; its fields map one-to-one to ``aligner align`` options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Optional
+
+from . import __version__
+from .decisions import DECISIONS
+from .errors import ConfigError
+from .measures import MEASURES
+from .merge import MERGES
+
+STEPS = ("awi", "awo")
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def default_layer(decoder_layers: int) -> int:
+    """1-based layer used when none is given: the paper's best (2 of 6), i.e. a third of the way up."""
+    return max(1, round(decoder_layers / 3))
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    # model
+    path: Optional[Path] = None  # checkpoint file or bundle directory; None = the bundled default
+    data_dir: Optional[Path] = None
+    source_lang: Optional[str] = None
+    target_lang: Optional[str] = None
+    sentencepiece_model: Optional[Path] = None
+    bpe_codes: Optional[Path] = None
+    lowercase: Optional[bool] = None  # None = as the bundle records (no lowercasing without one)
+    # extraction (layers and heads are 1-based, as the paper counts)
+    layer: Optional[int] = None
+    head: Optional[int] = None  # None = layer level (all heads)
+    measure: str = "norm"
+    step: str = "awi"
+    src_merge: str = "sum"
+    tgt_merge: str = "mean"
+    # decision
+    decision: str = "argmax"
+    threshold: float = 0.5
+    eos_null: bool = True
+    # execution
+    batch_size: int = 32
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        for name, allowed in (
+            ("measure", MEASURES),
+            ("step", STEPS),
+            ("src_merge", MERGES),
+            ("tgt_merge", MERGES),
+            ("decision", DECISIONS),
+            ("device", DEVICES),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.layer is not None and self.layer < 1:
+            raise ConfigError(f"layer is 1-based, got {self.layer}")
+        if self.head is not None and self.head < 1:
+            raise ConfigError(f"head is 1-based, got {self.head}")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(f"threshold is a share of the row, in [0, 1]; got {self.threshold}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be positive, got {self.batch_size}")
+
+    def with_model(self, decoder_layers: int, heads: int) -> "AlignConfig":
+        """The config with its defaults filled in and checked against a model's shape."""
+        layer = self.layer if self.layer is not None else default_layer(decoder_layers)
+        if layer > decoder_layers:
+            raise ConfigError(f"layer {layer} does not exist: the decoder has {decoder_layers} layers")
+        if self.head is not None and self.head > heads:
+            raise ConfigError(f"head {self.head} does not exist: the decoder layers have {heads} heads")
+        return replace(self, layer=layer)
+
+    def signature(self, model_name: str, model_sha256: str, decoder_layers: int, lowercase: bool, subword: str) -> str:
+        """What produced a result, sacrebleu-style: every setting that changes the links."""
+        parts = [
+            f"model:{model_name}@{model_sha256[:8]}",
+            f"layer:{self.layer}/{decoder_layers}",
+            f"head:{self.head if self.head is not None else 'all'}",
+            f"measure:{self.measure}",
+            f"step:{self.step}",
+            f"merge:{self.src_merge}-{self.tgt_merge}",
+            f"decision:{self.decision}" + (f"@{self.threshold:g}" if self.decision == "threshold" else ""),
+            f"eos:{'null' if self.eos_null else 'excluded'}",
+            f"lc:{'yes' if lowercase else 'no'}",
+            f"subword:{subword}",
+            f"version:{__version__}",
+        ]
+        return "|".join(parts)
+
+
+CONFIG_FIELDS = tuple(field.name for field in fields(AlignConfig))

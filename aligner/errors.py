@@ -1,0 +1,47 @@
+"""The package's exceptions: every failure a user can act on is one of these.
+
+The CLI turns them into a one-line message and a non-zero exit; library code never
+calls ``sys.exit`` or uses ``assert`` to validate input.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+
+class AlignerError(Exception):
+    """Base class. ``path`` and ``line`` (1-based) locate the offending input when known."""
+
+    def __init__(self, message: str, path: Optional[os.PathLike | str] = None, line: Optional[int] = None):
+        self.message = message
+        self.path = None if path is None else str(path)
+        self.line = line
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = ""
+        if self.path is not None:
+            where = self.path if self.line is None else f"{self.path}:{self.line}"
+            where += ": "
+        return where + self.message
+
+
+class InputError(AlignerError):
+    """Malformed or inconsistent text, alignment or gold input."""
+
+
+class CheckpointError(AlignerError):
+    """A checkpoint that cannot be read, or that aligner refuses to unpickle."""
+
+
+class UnsupportedModelError(AlignerError):
+    """A model option or architecture that aligner does not implement."""
+
+
+class ResourceError(AlignerError):
+    """A missing or mismatched dictionary, subword model or bundle file."""
+
+
+class ConfigError(AlignerError):
+    """Settings that contradict each other or the model (e.g. layer 7 of a 6-layer decoder)."""

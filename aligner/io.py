@@ -1,0 +1,216 @@
+"""Reading parallel text, Pharaoh alignments and gold sets; writing Pharaoh lines.
+
+Text is pre-tokenized: lines end at ``\\n`` only (a trailing ``\\r`` is dropped, and a
+byte-order mark on line 1), tokens are separated by runs of ASCII space only, because
+gold sets carry other white space (U+3000) inside tokens. Every error names file and line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import sys
+from dataclasses import dataclass
+from typing import BinaryIO, Iterable, Iterator, Optional, Sequence
+
+from .errors import InputError
+
+STDIN = "-"
+BOM = "\ufeff"
+
+Link = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class SentencePair:
+    src: tuple[str, ...]
+    tgt: tuple[str, ...]
+
+
+def split_words(line: str) -> tuple[str, ...]:
+    return tuple(token for token in line.split(" ") if token)
+
+
+def _open_binary(path: str) -> BinaryIO:
+    if path == STDIN:
+        return sys.stdin.buffer
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror}", path) from None
+
+
+def iter_lines(stream: BinaryIO, name: str) -> Iterator[str]:
+    """Decoded lines of a binary stream, split on ``\\n`` only."""
+    for number, raw in enumerate(stream, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"invalid UTF-8 at byte {exc.start} of the line ({raw[exc.start:exc.start + 4]!r})", name, number
+            ) from None
+        if line.endswith("\n"):
+            line = line[:-1]
+        if line.endswith("\r"):
+            line = line[:-1]
+        if number == 1 and line.startswith(BOM):
+            line = line[1:]
+        yield line
+
+
+def read_lines(path: str) -> Iterator[str]:
+    stream = _open_binary(path)
+    try:
+        yield from iter_lines(stream, path)
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+
+
+def is_regular_file(path: str) -> bool:
+    if path == STDIN:
+        return False
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def count_lines(path: str) -> int:
+    """Number of lines as :func:`read_lines` yields them (a last line without ``\\n`` counts)."""
+    count = 0
+    last = b"\n"
+    with _open_binary(path) as stream:
+        while block := stream.read(1 << 20):
+            count += block.count(b"\n")
+            last = block[-1:]
+    return count + (last != b"\n")
+
+
+def read_parallel(src_path: str, tgt_path: str) -> Iterator[SentencePair]:
+    """Pairs from two line-aligned files.
+
+    Regular files are counted before anything is yielded, so a mismatch is reported
+    before any output exists; pipes are checked line by line and fail at the first
+    line that has no partner, after every earlier pair has been yielded.
+    """
+    if is_regular_file(src_path) and is_regular_file(tgt_path):
+        src_count, tgt_count = count_lines(src_path), count_lines(tgt_path)
+        if src_count != tgt_count:
+            raise InputError(
+                f"line counts differ: source {src_path} has {src_count} lines, target {tgt_path} has {tgt_count}"
+            )
+    src_lines, tgt_lines = read_lines(src_path), read_lines(tgt_path)
+    number = 0
+    while True:
+        src = next(src_lines, None)
+        tgt = next(tgt_lines, None)
+        number += 1
+        if src is None and tgt is None:
+            return
+        if src is None:
+            raise InputError(f"source {src_path} ended at line {number - 1}; target has more lines", tgt_path, number)
+        if tgt is None:
+            raise InputError(f"target {tgt_path} ended at line {number - 1}; source has more lines", src_path, number)
+        yield SentencePair(split_words(src), split_words(tgt))
+
+
+def read_bitext(path: str, separator: str = "|||") -> Iterator[SentencePair]:
+    """Pairs from one file of ``source ||| target`` lines (the fast_align input format)."""
+    for number, line in enumerate(read_lines(path), start=1):
+        parts = line.split(separator)
+        if len(parts) != 2:
+            found = "no" if len(parts) == 1 else str(len(parts) - 1)
+            raise InputError(f"expected one '{separator}' between source and target, found {found}", path, number)
+        yield SentencePair(split_words(parts[0]), split_words(parts[1]))
+
+
+# --- alignments -------------------------------------------------------------------------
+
+_PHARAOH_LINK = re.compile(r"(\d+)-(\d+)(?::([-+0-9.eE]+|nan|inf))?")
+_GOLD_LINK = re.compile(r"(\d+)([-p?])(\d+)")
+
+
+@dataclass(frozen=True)
+class ScoredLink:
+    src: int
+    tgt: int
+    score: Optional[float] = None
+
+
+def parse_pharaoh(line: str, path: str = "<string>", number: Optional[int] = None) -> list[ScoredLink]:
+    """Links of one Pharaoh line: ``i-j`` or ``i-j:score``, 0-based, source first."""
+    links = []
+    for token in split_words(line):
+        match = _PHARAOH_LINK.fullmatch(token)
+        if match is None:
+            raise InputError(f"malformed link {token!r} (expected i-j or i-j:score)", path, number)
+        score = None if match.group(3) is None else float(match.group(3))
+        links.append(ScoredLink(int(match.group(1)), int(match.group(2)), score))
+    return links
+
+
+def read_pharaoh(path: str) -> Iterator[list[ScoredLink]]:
+    for number, line in enumerate(read_lines(path), start=1):
+        yield parse_pharaoh(line, path, number)
+
+
+def format_pharaoh(links: Iterable[ScoredLink], scores: bool = False) -> str:
+    ordered = sorted(links, key=lambda link: (link.src, link.tgt))
+    if scores:
+        return " ".join(f"{link.src}-{link.tgt}:{link.score:.4f}" for link in ordered)
+    return " ".join(f"{link.src}-{link.tgt}" for link in ordered)
+
+
+@dataclass(frozen=True)
+class GoldLinks:
+    """One sentence pair's gold links, 0-based (src, tgt). ``possible`` includes ``sure``."""
+
+    sure: frozenset[Link]
+    possible: frozenset[Link]
+
+
+def parse_gold(
+    line: str,
+    one_based: bool = True,
+    reverse: bool = False,
+    path: str = "<string>",
+    number: Optional[int] = None,
+) -> GoldLinks:
+    """Links of one gold line: ``i-j`` sure, ``ipj`` or ``i?j`` possible."""
+    sure: set[Link] = set()
+    possible: set[Link] = set()
+    offset = 1 if one_based else 0
+    for token in split_words(line):
+        match = _GOLD_LINK.fullmatch(token)
+        if match is None:
+            raise InputError(f"malformed gold link {token!r} (expected i-j, ipj or i?j)", path, number)
+        first, second = int(match.group(1)), int(match.group(3))
+        if one_based and (first == 0 or second == 0):
+            raise InputError(
+                f"gold link {token!r} has index 0 but the gold is read as 1-based (use --gold-zero-based)", path, number
+            )
+        link = (second - offset, first - offset) if reverse else (first - offset, second - offset)
+        (sure if match.group(2) == "-" else possible).add(link)
+    return GoldLinks(frozenset(sure), frozenset(sure | possible))
+
+
+def read_gold(path: str, one_based: bool = True, reverse: bool = False) -> list[GoldLinks]:
+    return [parse_gold(line, one_based, reverse, path, number) for number, line in enumerate(read_lines(path), start=1)]
+
+
+def check_link_range(
+    links: Sequence[Link], src_len: int, tgt_len: int, path: str, number: int, drop: bool
+) -> tuple[list[Link], int]:
+    """Links inside a ``src_len x tgt_len`` pair; out-of-range ones raise, or are dropped and counted."""
+    kept = [(i, j) for i, j in links if i < src_len and j < tgt_len]
+    if len(kept) != len(links) and not drop:
+        bad = next((i, j) for i, j in links if i >= src_len or j >= tgt_len)
+        raise InputError(
+            f"link {bad[0]}-{bad[1]} (0-based) is out of range for a pair of {src_len} source and {tgt_len} "
+            "target words (use --drop-invalid to drop such links)",
+            path,
+            number,
+        )
+    return kept, len(links) - len(kept)

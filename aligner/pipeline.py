@@ -1,0 +1,291 @@
+"""From sentence pairs to word links: batching, forced decoding, measures, merging, decisions.
+
+This module ties the pure steps together; it reads no files and prints nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .checkpoint import CheckpointInfo, load_model
+from .config import AlignConfig
+from .decisions import decide
+from .errors import AlignerError, ConfigError, InputError, ResourceError
+from .io import ScoredLink, SentencePair
+from .measures import measure_scores
+from .merge import merge_to_words, spans_from_counts
+from .model import TransformerModel
+from .resources import DEFAULT_MODEL, ModelResources, find_bundle, resolve_resources
+from .subword import EncodedSentence
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """One matrix to read from a forced-decoding pass; layer and head are 0-based."""
+
+    layer: int
+    head: Optional[int]
+    measure: str
+    step: str
+
+
+@dataclass
+class EncodedPair:
+    index: int
+    src: EncodedSentence
+    tgt: EncodedSentence
+
+    @property
+    def empty(self) -> bool:
+        return not self.src.ids or not self.tgt.ids
+
+
+@dataclass
+class AlignedPair:
+    links: list[ScoredLink]
+    src_words: int
+    tgt_words: int
+    empty: bool  # a side had no pieces at all, so the model was not run
+    words_without_pieces: int
+    unknown_pieces: int
+
+
+@dataclass
+class RunStats:
+    pairs: int = 0
+    empty_pairs: int = 0
+    words_without_pieces: int = 0
+    unknown_pieces: int = 0
+    pieces: int = 0
+
+    def add(self, pair: AlignedPair, pieces: int) -> None:
+        self.pairs += 1
+        self.empty_pairs += pair.empty
+        self.words_without_pieces += pair.words_without_pieces
+        self.unknown_pieces += pair.unknown_pieces
+        self.pieces += pieces
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but no CUDA device is available")
+    return torch.device(name)
+
+
+def select_rows(scores: torch.Tensor, target_pieces: int, step: str) -> torch.Tensor:
+    """Rows for the target pieces from a (decoder steps x source) matrix.
+
+    Decoder input is ``</s> y1 .. yn``: the step with input ``</s>`` predicts y1. AWO
+    gives y_k the row that predicts it (k-1); AWI the row where it is the input (k).
+    Either way the row of the final ``</s>`` is dropped.
+    """
+    start = 0 if step == "awo" else 1
+    return scores[start : start + target_pieces]
+
+
+def piece_scores(
+    model: TransformerModel,
+    src_tokens: torch.Tensor,
+    prev_output_tokens: torch.Tensor,
+    requests: Sequence[ScoreRequest],
+) -> dict[ScoreRequest, torch.Tensor]:
+    """(batch, decoder steps, source) score tensors for each request, from one forward pass."""
+    layers = {request.layer for request in requests}
+    need_values = any(request.measure == "norm" for request in requests)
+    with torch.inference_mode():
+        decoding = model.forced_decode(src_tokens, prev_output_tokens, layers, need_values)
+        return {
+            request: measure_scores(
+                request.measure,
+                decoding.cross_attention[request.layer].alpha,
+                _float(decoding.cross_attention[request.layer].values),
+                request.head,
+            ).float()
+            for request in requests
+        }
+
+
+def _float(tensor: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    return None if tensor is None else tensor.float()
+
+
+def collate(pairs: Sequence[EncodedPair], pad: int, eos: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ``source + </s>`` and ``</s> + target`` id tensors."""
+    src_len = max(len(p.src.ids) for p in pairs) + 1
+    tgt_len = max(len(p.tgt.ids) for p in pairs) + 1
+    src = torch.full((len(pairs), src_len), pad, dtype=torch.long)
+    prev = torch.full((len(pairs), tgt_len), pad, dtype=torch.long)
+    for row, pair in enumerate(pairs):
+        src[row, : len(pair.src.ids) + 1] = torch.tensor(pair.src.ids + (eos,))
+        prev[row, : len(pair.tgt.ids) + 1] = torch.tensor((eos,) + pair.tgt.ids)
+    return src.to(device), prev.to(device)
+
+
+def word_matrix(scores: torch.Tensor, pair: EncodedPair, step: str, src_merge: str, tgt_merge: str) -> np.ndarray:
+    """One pair's (target words x source words + ``</s>``) matrix from its batch row."""
+    rows = select_rows(scores, len(pair.tgt.ids), step)
+    piece_matrix = rows[:, : len(pair.src.ids) + 1].cpu().numpy()
+    return merge_to_words(
+        piece_matrix,
+        spans_from_counts(pair.src.pieces_per_word),
+        spans_from_counts(pair.tgt.pieces_per_word),
+        src_merge,
+        tgt_merge,
+    )
+
+
+class Aligner:
+    """Word alignments from a fairseq Transformer's cross-attention.
+
+    >>> aligner = Aligner(AlignConfig(path=Path("data/models/toy-deen")))   # doctest: +SKIP
+    >>> [pair.links for pair in aligner.align([SentencePair(("Das", "Haus"), ("The", "house"))])]  # doctest: +SKIP
+    """
+
+    def __init__(self, config: AlignConfig = AlignConfig()):
+        checkpoint, bundle = find_bundle(Path(config.path) if config.path is not None else DEFAULT_MODEL)
+        self.device = resolve_device(config.device)
+        model, self.info = load_model(checkpoint)
+        self.model: TransformerModel = model.to(self.device)
+        self.resources: ModelResources = resolve_resources(
+            checkpoint,
+            bundle,
+            self.info,
+            data_dir=config.data_dir,
+            source_lang=config.source_lang,
+            target_lang=config.target_lang,
+            sentencepiece_model=config.sentencepiece_model,
+            bpe_codes=config.bpe_codes,
+            lowercase=config.lowercase,
+        )
+        self._check_vocabulary_sizes()
+        spec = self.model.spec
+        self.config = config.with_model(spec.decoder_layers, spec.decoder_attention_heads)
+        self.stats = RunStats()
+
+    def _check_vocabulary_sizes(self) -> None:
+        for side, dictionary, embedding in (
+            ("source", self.resources.source_dictionary, self.model.encoder_embed_tokens),
+            ("target", self.resources.target_dictionary, self.model.decoder_embed_tokens),
+        ):
+            if len(dictionary) != embedding.num_embeddings:
+                lang = self.resources.source_lang if side == "source" else self.resources.target_lang
+                raise ResourceError(
+                    f"{side} dictionary has {len(dictionary)} symbols but the checkpoint's {side} embedding has "
+                    f"{embedding.num_embeddings} rows: not the dictionary this model was trained with",
+                    f"dict.{lang}.txt",
+                )
+
+    @property
+    def request(self) -> ScoreRequest:
+        config = self.config
+        head = None if config.head is None else config.head - 1
+        return ScoreRequest(config.layer - 1, head, config.measure, config.step)
+
+    @property
+    def signature(self) -> str:
+        resources = self.resources
+        return self.config.signature(
+            resources.name,
+            self.info.sha256,
+            self.model.spec.decoder_layers,
+            resources.preprocessor.lowercase,
+            resources.preprocessor.segmenter.name,
+        )
+
+    def encode(self, index: int, pair: SentencePair) -> EncodedPair:
+        resources = self.resources
+        encoded = EncodedPair(
+            index,
+            resources.preprocessor.encode(pair.src, resources.source_dictionary),
+            resources.preprocessor.encode(pair.tgt, resources.target_dictionary),
+        )
+        self._check_length(encoded)
+        return encoded
+
+    def _check_length(self, pair: EncodedPair) -> None:
+        spec = self.model.spec
+        for side, pieces, limit in (
+            ("source", len(pair.src.ids), spec.max_source_positions),
+            ("target", len(pair.tgt.ids), spec.max_target_positions),
+        ):
+            if pieces + 1 > limit:
+                raise InputError(
+                    f"{side} sentence has {pieces} subword pieces plus </s>, more than the model's {limit} positions",
+                    line=pair.index + 1,
+                )
+
+    def word_scores(
+        self, pairs: Sequence[EncodedPair], requests: Sequence[ScoreRequest]
+    ) -> list[dict[ScoreRequest, np.ndarray]]:
+        """Word-level matrices (target words x source words + ``</s>``) of non-empty pairs, per request."""
+        dictionary = self.resources.target_dictionary
+        src, prev = collate(pairs, dictionary.pad, dictionary.eos, self.device)
+        batch_scores = piece_scores(self.model, src, prev, requests)
+        config = self.config
+        return [
+            {
+                request: word_matrix(scores[row], pair, request.step, config.src_merge, config.tgt_merge)
+                for request, scores in batch_scores.items()
+            }
+            for row, pair in enumerate(pairs)
+        ]
+
+    def align_encoded(self, pairs: Sequence[EncodedPair]) -> list[AlignedPair]:
+        """Links for a batch of encoded pairs, in the order given."""
+        request, config = self.request, self.config
+        runnable = [pair for pair in pairs if not pair.empty]
+        matrices = iter(self.word_scores(runnable, [request]) if runnable else [])
+        results = []
+        for pair in pairs:
+            links = [] if pair.empty else decide(next(matrices)[request], config.decision, config.threshold, config.eos_null)
+            result = AlignedPair(
+                links=links,
+                src_words=len(pair.src.pieces_per_word),
+                tgt_words=len(pair.tgt.pieces_per_word),
+                empty=pair.empty,
+                words_without_pieces=pair.src.empty_words + pair.tgt.empty_words,
+                unknown_pieces=pair.src.unknown_pieces + pair.tgt.unknown_pieces,
+            )
+            self.stats.add(result, len(pair.src.ids) + len(pair.tgt.ids))
+            results.append(result)
+        return results
+
+    def align(self, pairs: Iterable[SentencePair]) -> Iterator[AlignedPair]:
+        """Aligned pairs in input order, computed in length-sorted batches of ``batch_size``.
+
+        Pairs are read a pool of several batches at a time, so memory is bounded by the
+        pool, not the corpus; sorting inside the pool keeps padding low.
+        """
+        batch_size = self.config.batch_size
+        numbered = (self.encode(index, pair) for index, pair in enumerate(pairs))
+        while True:
+            pool: list[EncodedPair] = []
+            failure: Optional[AlignerError] = None
+            try:
+                pool.extend(itertools.islice(numbered, batch_size * 16))
+            except AlignerError as exc:
+                # Finish the pairs read before the bad one so that earlier output is complete.
+                failure = exc
+            if not pool and failure is None:
+                return
+            by_length = sorted(pool, key=lambda p: (len(p.src.ids) + len(p.tgt.ids), p.index))
+            results: dict[int, AlignedPair] = {}
+            for start in range(0, len(by_length), batch_size):
+                batch = by_length[start : start + batch_size]
+                for pair, result in zip(batch, self.align_encoded(batch)):
+                    results[pair.index] = result
+            for pair in pool:
+                yield results[pair.index]
+            if failure is not None:
+                raise failure

@@ -1,0 +1,135 @@
+"""The model's preprocessing of already-tokenized words: lowercasing and subword splitting.
+
+Each word is segmented on its own, so every piece is known to come from exactly one
+word; pieces are never mapped back by counting ``▁`` or ``@@`` markers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, Sequence
+
+from .dictionary import Dictionary
+from .errors import ResourceError
+
+
+class Segmenter(Protocol):
+    name: str
+
+    def segment(self, words: Sequence[str]) -> list[list[str]]:
+        """The pieces of each word (possibly none)."""
+
+    def can_produce(self, piece: str) -> bool:
+        """Whether ``piece`` is a unit of this subword model (to check it against a dictionary)."""
+
+
+class WholeWords:
+    """No subword model: words are looked up in the dictionary as they are."""
+
+    name = "none"
+
+    def segment(self, words: Sequence[str]) -> list[list[str]]:
+        return [[word] for word in words]
+
+    def can_produce(self, piece: str) -> bool:
+        return True
+
+
+class SentencePieceSegmenter:
+    name = "sentencepiece"
+
+    def __init__(self, model_path: Path | str):
+        import sentencepiece
+
+        self.path = Path(model_path)
+        if not self.path.is_file():
+            raise ResourceError("SentencePiece model not found", self.path)
+        self.processor = sentencepiece.SentencePieceProcessor()
+        try:
+            self.processor.Load(str(self.path))
+        except (OSError, RuntimeError) as exc:
+            raise ResourceError(f"not a SentencePiece model ({exc})", self.path) from None
+
+    def segment(self, words: Sequence[str]) -> list[list[str]]:
+        if not words:
+            return []
+        return self.processor.encode(list(words), out_type=str)
+
+    def can_produce(self, piece: str) -> bool:
+        return not self.processor.is_unknown(self.processor.piece_to_id(piece))
+
+
+class SubwordNmtSegmenter:
+    """subword-nmt / fastBPE codes: non-final pieces end in ``@@``."""
+
+    name = "subword-nmt"
+
+    def __init__(self, codes_path: Path | str, separator: str = "@@"):
+        try:
+            from subword_nmt.apply_bpe import BPE
+        except ImportError:
+            raise ResourceError("BPE codes need the subword-nmt package: pip install 'aligner[bpe]'") from None
+        self.path = Path(codes_path)
+        if not self.path.is_file():
+            raise ResourceError("BPE codes not found", self.path)
+        try:
+            with open(self.path, encoding="utf-8") as codes:
+                self.bpe = BPE(codes, separator=separator)
+        except (ValueError, UnicodeDecodeError, IndexError) as exc:
+            raise ResourceError(f"not a subword-nmt codes file ({exc})", self.path) from None
+        self.separator = separator
+        self.units = {"".join(pair).replace("</w>", "") for pair in self.bpe.bpe_codes}
+
+    def segment(self, words: Sequence[str]) -> list[list[str]]:
+        return [self.bpe.segment_tokens([word]) for word in words]
+
+    def can_produce(self, piece: str) -> bool:
+        unit = piece[: -len(self.separator)] if piece.endswith(self.separator) else piece
+        return len(unit) == 1 or unit in self.units
+
+
+@dataclass(frozen=True)
+class EncodedSentence:
+    """Dictionary ids of a sentence's pieces, and how many pieces each word produced."""
+
+    ids: tuple[int, ...]
+    pieces_per_word: tuple[int, ...]
+    unknown_pieces: int
+
+    @property
+    def empty_words(self) -> int:
+        return sum(1 for count in self.pieces_per_word if count == 0)
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    segmenter: Segmenter
+    lowercase: bool = False
+
+    def encode(self, words: Sequence[str], dictionary: Dictionary) -> EncodedSentence:
+        prepared = [word.lower() for word in words] if self.lowercase else list(words)
+        pieces = self.segmenter.segment(prepared)
+        ids = [dictionary.index(piece) for word_pieces in pieces for piece in word_pieces]
+        return EncodedSentence(tuple(ids), tuple(len(p) for p in pieces), sum(i == dictionary.unk for i in ids))
+
+
+def check_vocabulary(segmenter: Segmenter, dictionary: Dictionary, dictionary_path: Path, minimum: float = 0.9) -> None:
+    """Refuse a dictionary whose symbols the subword model mostly could not have produced.
+
+    A fairseq dictionary is built from the segmented training text, so with the right
+    subword model nearly every symbol is one of its units; with a model from another
+    corpus or language, few are.
+    """
+    if isinstance(segmenter, WholeWords):
+        return
+    symbols = [s for s in dictionary.symbols[4:] if not s.startswith("madeupword")]
+    if not symbols:
+        return
+    ratio = sum(segmenter.can_produce(symbol) for symbol in symbols) / len(symbols)
+    if ratio < minimum:
+        raise ResourceError(
+            f"only {ratio:.0%} of this dictionary's symbols are units of the subword model "
+            f"{getattr(segmenter, 'path', '')}; are dictionary and subword model from the same training run?",
+            dictionary_path,
+        )

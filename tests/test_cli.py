@@ -1,0 +1,210 @@
+"""The command line end to end on the toy model, and its errors (file:line, exit status)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from aligner.cli import main
+from aligner.io import read_gold, read_pharaoh
+
+from .conftest import FIXTURES, SAMPLE
+
+SRC, TGT, GOLD = str(SAMPLE / "sample.de"), str(SAMPLE / "sample.en"), str(SAMPLE / "sample.talp")
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+
+
+def test_align_then_score_end_to_end(tmp_path):
+    out = tmp_path / "out.align"
+    result = run("align", "--src", SRC, "--tgt", TGT, "-o", str(out), "--scores", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "model:toy-deen@" in result.stderr and "measure:norm|step:awi" in result.stderr
+    hypotheses = list(read_pharaoh(str(out)))
+    sources = SAMPLE.joinpath("sample.de").read_text().splitlines()
+    targets = SAMPLE.joinpath("sample.en").read_text().splitlines()
+    assert len(hypotheses) == len(sources) == 20
+    for links, src, tgt in zip(hypotheses, sources, targets):
+        assert all(0 <= l.src < len(src.split()) and 0 <= l.tgt < len(tgt.split()) for l in links)
+        assert all(0.0 <= l.score <= 1.0 for l in links)
+        # argmax: at most one link per target word
+        assert len({l.tgt for l in links}) == len(links)
+
+    scored = run("score", "--gold", GOLD, "--hyp", str(out), "--src", SRC, "--tgt", TGT, "--json")
+    assert scored.exit_code == 0
+    record = json.loads(scored.stdout)
+    counts = record["counts"]
+    assert counts["hypothesis"] == sum(len(h) for h in hypotheses)
+    assert counts["sure"] == sum(len(g.sure) for g in read_gold(GOLD))
+    expected_aer = 1 - (counts["hit_sure"] + counts["hit_possible"]) / (counts["hypothesis"] + counts["sure"])
+    assert record["aer"] == pytest.approx(expected_aer)
+
+
+def test_stdin_bitext_matches_two_files(tmp_path):
+    lines = [f"{s} ||| {t}" for s, t in zip(Path(SRC).read_text().splitlines(), Path(TGT).read_text().splitlines())]
+    from_stdin = run("align", "--device", "cpu", "-q", input="\n".join(lines) + "\n")
+    from_files = run("align", "--src", SRC, "--tgt", TGT, "--device", "cpu", "-q")
+    assert from_stdin.exit_code == from_files.exit_code == 0
+    assert from_stdin.stdout == from_files.stdout and from_stdin.stdout.count("\n") == 20
+
+
+def test_batch_size_does_not_change_output():
+    one = run("align", "--src", SRC, "--tgt", TGT, "--batch-size", "1", "--scores", "-q", "--device", "cpu")
+    many = run("align", "--src", SRC, "--tgt", TGT, "--batch-size", "7", "--scores", "-q", "--device", "cpu")
+    assert one.stdout == many.stdout
+
+
+def test_empty_lines_give_empty_alignments(tmp_path):
+    result = run("align", "--device", "cpu", "--json", input="das haus ||| the house\n ||| the house\nhaus ||| \n")
+    assert result.exit_code == 0
+    lines = result.stdout.split("\n")
+    assert lines[1] == "" and lines[2] == "" and len(lines) == 4
+    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    assert summary["pairs"] == 3 and summary["empty_pairs"] == 2
+
+
+def test_default_layer_and_options_in_signature():
+    result = run("align", "--layer", "3", "--head", "2", "--measure", "weight", "--step", "awo", "--no-eos-null",
+                 "--decision", "threshold", "--threshold", "0.3", "--device", "cpu", input="das ||| the\n")
+    assert result.exit_code == 0
+    assert "layer:3/3|head:2|measure:weight|step:awo|merge:sum-mean|decision:threshold@0.3|eos:excluded" in result.stderr
+
+
+def test_prenorm_bpe_fixture_aligns(tmp_path):
+    result = run("align", "--path", str(FIXTURES["prenorm-bpe"] / "model.pt"), "--src", SRC, "--tgt", TGT, "-q", "--device", "cpu")
+    assert result.exit_code == 0
+    assert result.stdout.count("\n") == 20
+
+
+# --- errors: message names file and line, exit status is not 0 ----------------------------
+
+
+def assert_fails(result, pattern: str):
+    assert result.exit_code != 0
+    assert pattern in result.stderr, result.stderr
+
+
+def test_line_count_mismatch_detected_before_output_opened(tmp_path):
+    short = tmp_path / "short.en"
+    short.write_text("the house\n")
+    out = tmp_path / "out.align"
+    result = run("align", "--src", SRC, "--tgt", str(short), "-o", str(out))
+    assert_fails(result, f"source {SRC} has 20 lines, target {short} has 1")
+    assert not out.exists()
+
+
+def test_bitext_line_without_separator(tmp_path):
+    bitext = tmp_path / "bitext"
+    bitext.write_text("das haus ||| the house\nkein trenner\n")
+    assert_fails(run("align", "-i", str(bitext), "-q"), f"{bitext}:2: expected one '|||'")
+
+
+def test_malformed_hypothesis_link(tmp_path):
+    hyp = tmp_path / "hyp"
+    hyp.write_text("0-0\n" * 5 + "0-0 1x1\n" + "0-0\n" * 14)
+    assert_fails(run("score", "--gold", GOLD, "--hyp", str(hyp)), f"{hyp}:6: malformed link '1x1'")
+
+
+def test_malformed_gold_link(tmp_path):
+    gold = tmp_path / "gold"
+    gold.write_text("1-1\n1-1 2+2\n")
+    hyp = tmp_path / "hyp"
+    hyp.write_text("0-0\n0-0\n")
+    assert_fails(run("score", "--gold", str(gold), "--hyp", str(hyp)), f"{gold}:2: malformed gold link '2+2'")
+
+
+def test_out_of_range_link_names_line_or_is_dropped(tmp_path):
+    hyp = tmp_path / "hyp"
+    hyp.write_text("0-0\n" * 3 + "0-0 40-1\n" + "0-0\n" * 16)
+    assert_fails(run("score", "--gold", GOLD, "--hyp", str(hyp), "--src", SRC, "--tgt", TGT), f"{hyp}:4: link 40-1")
+    dropped = run("score", "--gold", GOLD, "--hyp", str(hyp), "--src", SRC, "--tgt", TGT, "--drop-invalid", "--json")
+    assert dropped.exit_code == 0 and json.loads(dropped.stdout)["dropped_links"] == 1
+
+
+def test_gold_and_hypothesis_of_different_lengths(tmp_path):
+    hyp = tmp_path / "hyp"
+    hyp.write_text("0-0\n")
+    assert_fails(run("score", "--gold", GOLD, "--hyp", str(hyp)), "hypothesis has 1 lines but gold")
+
+
+def copy_bundle(tmp_path: Path) -> Path:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(FIXTURES["toy-deen"], bundle)
+    return bundle
+
+
+def test_missing_dictionary(tmp_path):
+    bundle = copy_bundle(tmp_path)
+    (bundle / "dict.en.txt").unlink()
+    assert_fails(run("align", "--path", str(bundle), input="a ||| b\n"), f"{bundle / 'dict.en.txt'}: dictionary not found")
+
+
+def test_malformed_dictionary_line(tmp_path):
+    bundle = copy_bundle(tmp_path)
+    with open(bundle / "dict.en.txt", "a") as dictionary:
+        dictionary.write("brokenline\n")
+    lines = (bundle / "dict.en.txt").read_text().count("\n")
+    assert_fails(run("align", "--path", str(bundle), input="a ||| b\n"), f"{bundle / 'dict.en.txt'}:{lines}: expected '<symbol> <count>'")
+
+
+def test_missing_subword_model(tmp_path):
+    bundle = copy_bundle(tmp_path)
+    missing = tmp_path / "nope.model"
+    assert_fails(
+        run("align", "--path", str(bundle), "--sentencepiece-model", str(missing), input="a ||| b\n"),
+        f"{missing}: SentencePiece model not found",
+    )
+
+
+def test_mismatched_subword_model(tmp_path):
+    bundle = copy_bundle(tmp_path)
+    codes = FIXTURES["prenorm-bpe"] / "bpe.codes"
+    assert_fails(
+        run("align", "--path", str(bundle), "--bpe-codes", str(codes), input="a ||| b\n"),
+        "are dictionary and subword model from the same training run?",
+    )
+
+
+def test_mismatched_dictionary_size(tmp_path):
+    bundle = copy_bundle(tmp_path)
+    shutil.copy(FIXTURES["prenorm-bpe"] / "dict.en.txt", bundle / "dict.en.txt")
+    result = run("align", "--path", str(bundle), "--no-lowercase", input="a ||| b\n")
+    assert result.exit_code != 0
+    assert "dict.en.txt" in result.stderr
+
+
+def test_unsupported_architecture_option(tmp_path):
+    bundle = copy_bundle(tmp_path)
+    state = torch.load(bundle / "model.pt", weights_only=False)
+    state["cfg"]["model"].cross_self_attention = True
+    torch.save(state, bundle / "model.pt")
+    assert_fails(
+        run("align", "--path", str(bundle), input="a ||| b\n"),
+        f"{bundle / 'model.pt'}: model option cross_self_attention=True is not supported",
+    )
+
+
+def test_layer_beyond_decoder(tmp_path):
+    assert_fails(run("align", "--layer", "4", input="a ||| b\n"), "layer 4 does not exist: the decoder has 3 layers")
+
+
+def test_existing_output_is_not_overwritten(tmp_path):
+    out = tmp_path / "out"
+    out.write_text("precious\n")
+    assert_fails(run("align", "-o", str(out), input="a ||| b\n"), "refusing to overwrite")
+    assert out.read_text() == "precious\n"
+
+
+def test_sentence_longer_than_positions_names_line(tmp_path):
+    bitext = tmp_path / "long"
+    bitext.write_text("das haus ||| the house\n" + " ".join(["haus"] * 80) + " ||| the house\n")
+    result = run("align", "--path", str(FIXTURES["prenorm-bpe"]), "-i", str(bitext), "-q")
+    assert_fails(result, f"{bitext}:2: source sentence has")
+    assert result.stdout.count("\n") == 1  # the pair before the bad line was written

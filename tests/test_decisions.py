@@ -1,0 +1,79 @@
+"""Merging and decisions on small hand-written matrices (target rows x source columns + </s>)."""
+
+import numpy as np
+import pytest
+
+from aligner.decisions import argmax_links, candidate_shares, threshold_links
+from aligner.io import ScoredLink
+from aligner.merge import merge_to_words, spans_from_counts
+
+NAN = np.nan
+
+
+def links(found):
+    return [(link.src, link.tgt) for link in found]
+
+
+def test_merge_sums_source_pieces_and_averages_target_pieces():
+    # 3 target pieces (words: [0,1], [2]) x 3 source pieces (words: [0], [1,2]) + </s>
+    scores = np.array(
+        [
+            [0.1, 0.2, 0.3, 0.4],
+            [0.3, 0.2, 0.1, 0.4],
+            [0.5, 0.0, 0.25, 0.25],
+        ]
+    )
+    merged = merge_to_words(scores, spans_from_counts([1, 2]), spans_from_counts([2, 1]), "sum", "mean")
+    # source word 1 = pieces 1+2; target word 0 = mean of rows 0 and 1; </s> column kept
+    expected = np.array([[0.2, 0.4, 0.4], [0.5, 0.25, 0.25]])
+    np.testing.assert_allclose(merged, expected)
+
+
+def test_merge_max_and_empty_word():
+    scores = np.array([[0.1, 0.6, 0.3], [0.2, 0.5, 0.3]])
+    merged = merge_to_words(scores, spans_from_counts([2, 0]), spans_from_counts([0, 2]), "max", "max")
+    assert np.isnan(merged[0]).all()  # target word without pieces
+    np.testing.assert_allclose(merged[1, [0, 2]], [0.6, 0.3])
+    assert np.isnan(merged[1, 1])  # source word without pieces
+
+
+def test_argmax_one_link_per_target_word_with_share_as_score():
+    scores = np.array([[0.6, 0.2, 0.2], [0.1, 0.5, 0.4]])
+    found = argmax_links(scores)
+    assert found == [ScoredLink(0, 0, pytest.approx(0.6)), ScoredLink(1, 1, pytest.approx(0.5))]
+
+
+def test_argmax_on_eos_means_unaligned():
+    scores = np.array([[0.2, 0.1, 0.7], [0.1, 0.5, 0.4]])
+    assert links(argmax_links(scores)) == [(1, 1)]
+
+
+def test_no_eos_null_excludes_eos_and_renormalizes():
+    scores = np.array([[0.2, 0.1, 0.7]])
+    found = argmax_links(scores, eos_null=False)
+    assert links(found) == [(0, 0)]
+    assert found[0].score == pytest.approx(0.2 / 0.3)
+
+
+def test_argmax_ties_go_to_lowest_index():
+    scores = np.array([[0.4, 0.4, 0.2]])
+    assert links(argmax_links(scores)) == [(0, 0)]
+
+
+def test_argmax_skips_nan_rows_and_columns():
+    scores = np.array([[NAN, 0.1, 0.2, 0.1], [NAN, NAN, NAN, NAN]])
+    assert links(argmax_links(scores)) == [(2, 0)]
+
+
+def test_threshold_on_row_shares():
+    scores = np.array([[2.0, 1.0, 1.0, 0.0], [0.0, 1.0, 0.0, 3.0]])
+    # row shares: [0.5, 0.25, 0.25, 0] and [0, 0.25, 0, 0.75]; </s> never linked
+    assert links(threshold_links(scores, 0.25)) == [(0, 0), (1, 0), (2, 0), (1, 1)]
+    assert links(threshold_links(scores, 0.3)) == [(0, 0)]
+    # without </s> as a candidate, row 1 becomes [0, 1, 0]
+    assert links(threshold_links(scores, 0.3, eos_null=False)) == [(0, 0), (1, 1)]
+
+
+def test_candidate_shares_zero_row():
+    shares = candidate_shares(np.zeros((1, 3)))
+    np.testing.assert_array_equal(shares, [[0.0, 0.0, 0.0]])
