@@ -76,37 +76,60 @@ def _pairs(src: Optional[str], tgt: Optional[str], bitext: Optional[str]) -> tup
     return read_bitext(name), ("<stdin>" if name == "-" else name)
 
 
+def options(*decorators: Callable) -> Callable:
+    """Apply a group of click options shared by several commands."""
+
+    def apply(command: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return apply
+
+
+model_options = options(
+    click.option("--path", type=PathArg, help="fairseq checkpoint file, or a model directory with aligner.json. [default: the bundled model]"),
+    click.option("--data-dir", type=PathArg, help="Directory with dict.<lang>.txt. [default: the checkpoint's directory]"),
+    click.option("-s", "--source-lang", help="Source language (dictionary suffix)."),
+    click.option("-t", "--target-lang", help="Target language (dictionary suffix)."),
+    click.option("--sentencepiece-model", type=PathArg, help="SentencePiece model the checkpoint was trained with."),
+    click.option("--bpe-codes", type=PathArg, help="subword-nmt / fastBPE codes the checkpoint was trained with ('@@ ' pieces)."),
+    click.option("--lowercase/--no-lowercase", default=None, help="Lowercase words before subword splitting. [default: as the bundle records]"),
+)
+decision_options = options(
+    click.option("--src-merge", type=click.Choice(MERGES), default="sum", show_default=True, help="How a source word's pieces combine."),
+    click.option("--tgt-merge", type=click.Choice(MERGES), default="mean", show_default=True, help="How a target word's pieces combine."),
+    click.option("--decision", type=click.Choice(DECISIONS), default="argmax", show_default=True, help="Best source word per target word, or every link above --threshold."),
+    click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Least share of the row's score for a link (with --decision threshold)."),
+    click.option("--eos-null/--no-eos-null", default=True, show_default=True, help="A target word whose best source is </s> stays unaligned; --no-eos-null excludes </s> instead."),
+)
+run_options = options(
+    click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Sentence pairs per forward pass."),
+    click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True),
+)
+input_options = options(
+    click.option("--src", type=InputFile, help="Source text, one pre-tokenized sentence per line."),
+    click.option("--tgt", type=InputFile, help="Target text, line-aligned with --src."),
+    click.option("-i", "--input", "bitext", type=InputFile, help="'source ||| target' lines. [default: stdin when no --src/--tgt]"),
+)
+
+
 @main.command(context_settings=CONTEXT)
-@click.option("--path", type=PathArg, help="fairseq checkpoint file, or a model directory with aligner.json. [default: the bundled model]")
-@click.option("--data-dir", type=PathArg, help="Directory with dict.<lang>.txt. [default: the checkpoint's directory]")
-@click.option("-s", "--source-lang", help="Source language (dictionary suffix).")
-@click.option("-t", "--target-lang", help="Target language (dictionary suffix).")
-@click.option("--sentencepiece-model", type=PathArg, help="SentencePiece model the checkpoint was trained with.")
-@click.option("--bpe-codes", type=PathArg, help="subword-nmt / fastBPE codes the checkpoint was trained with ('@@ ' pieces).")
-@click.option("--lowercase/--no-lowercase", default=None, help="Lowercase words before subword splitting. [default: as the bundle records]")
-@click.option("--src", type=InputFile, help="Source text, one pre-tokenized sentence per line.")
-@click.option("--tgt", type=InputFile, help="Target text, line-aligned with --src.")
-@click.option("-i", "--input", "bitext", type=InputFile, help="'source ||| target' lines. [default: stdin when no --src/--tgt]")
+@model_options
+@input_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), help="Pharaoh output file. [default: stdout]")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output.")
 @click.option("--layer", type=click.IntRange(min=1), help="Decoder layer, 1-based. [default: 2 of 6, round(L/3) otherwise]")
 @click.option("--head", type=click.IntRange(min=1), help="One attention head, 1-based. [default: all heads (layer level)]")
 @click.option("--measure", type=click.Choice(MEASURES), default="norm", show_default=True, help="Attention weights or vector norms ||alpha f(x)||.")
 @click.option("--step", type=click.Choice(STEPS), default="awi", show_default=True, help="Row where the target word is the decoder input (awi) or is predicted (awo).")
-@click.option("--src-merge", type=click.Choice(MERGES), default="sum", show_default=True, help="How a source word's pieces combine.")
-@click.option("--tgt-merge", type=click.Choice(MERGES), default="mean", show_default=True, help="How a target word's pieces combine.")
-@click.option("--decision", type=click.Choice(DECISIONS), default="argmax", show_default=True, help="Best source word per target word, or every link above --threshold.")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Least share of the row's score for a link (with --decision threshold).")
-@click.option("--eos-null/--no-eos-null", default=True, show_default=True, help="A target word whose best source is </s> stays unaligned; --no-eos-null excludes </s> instead.")
+@decision_options
 @click.option("--scores", is_flag=True, help="Write i-j:score, the link's share of its row (4 decimals).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Sentence pairs per forward pass.")
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@run_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, signature or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary and signature as JSON (stderr).")
 @handle_errors
-def align(
-    src, tgt, bitext, output, overwrite, scores, quiet, as_json, **settings
-) -> None:
+def align(src, tgt, bitext, output, overwrite, scores, quiet, as_json, **settings) -> None:
     """Align sentence pairs and write Pharaoh 'i-j' lines (0-based, source first)."""
     from tqdm import tqdm
 
@@ -191,3 +214,37 @@ def score(gold, hyp, src, tgt, gold_zero_based, reverse_gold, drop_invalid, as_j
     if result.dropped_links:
         click.echo(f"dropped {result.dropped_links} out-of-range links", err=True)
     click.echo(result.signature, err=True)
+
+
+@main.command(context_settings=CONTEXT)
+@model_options
+@click.option("--src", required=True, type=InputFile, help="Source text of the gold set.")
+@click.option("--tgt", required=True, type=InputFile, help="Target text of the gold set.")
+@click.option("--gold", required=True, type=InputFile, help="Gold links (i-j sure, ipj possible).")
+@click.option("--gold-zero-based", is_flag=True, help="Gold indices start at 0. [default: 1-based]")
+@click.option("--reverse-gold", is_flag=True, help="Gold lists target-source links; swap them.")
+@click.option("--heads/--no-heads", default=True, show_default=True, help="Also score every single head.")
+@decision_options
+@run_options
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write OUTPUT.md and OUTPUT.json (e.g. eval/results/deen).")
+@click.option("--overwrite", is_flag=True, help="Replace existing OUTPUT.md / OUTPUT.json.")
+@handle_errors
+def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrite, **settings) -> None:
+    """AER of every decoder layer (and head) x {weight, norm} x {awo, awi} on a gold set."""
+    from .config import AlignConfig
+    from .io import read_gold, read_parallel
+    from .pipeline import Aligner
+    from .sweep import run_sweep
+
+    targets = [] if output is None else [output.with_suffix(".md"), output.with_suffix(".json")]
+    for target in targets:
+        check_output(str(target), overwrite)
+    aligner = Aligner(AlignConfig(**settings))
+    golds = read_gold(gold, not gold_zero_based, reverse_gold)
+    result = run_sweep(aligner, read_parallel(src, tgt), golds, per_head=heads)
+    click.echo(result.layer_table())
+    click.echo(result.signature, err=True)
+    if targets:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        targets[0].write_text(result.markdown(), encoding="utf-8")
+        targets[1].write_text(result.to_json() + "\n", encoding="utf-8")

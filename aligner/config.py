@@ -75,22 +75,34 @@ class AlignConfig:
             raise ConfigError(f"head {self.head} does not exist: the decoder layers have {heads} heads")
         return replace(self, layer=layer)
 
-    def signature(self, model_name: str, model_sha256: str, decoder_layers: int, lowercase: bool, subword: str) -> str:
-        """What produced a result, sacrebleu-style: every setting that changes the links."""
-        parts = [
-            f"model:{model_name}@{model_sha256[:8]}",
-            f"layer:{self.layer}/{decoder_layers}",
-            f"head:{self.head if self.head is not None else 'all'}",
-            f"measure:{self.measure}",
-            f"step:{self.step}",
-            f"merge:{self.src_merge}-{self.tgt_merge}",
-            f"decision:{self.decision}" + (f"@{self.threshold:g}" if self.decision == "threshold" else ""),
-            f"eos:{'null' if self.eos_null else 'excluded'}",
-            f"lc:{'yes' if lowercase else 'no'}",
-            f"subword:{subword}",
-            f"version:{__version__}",
-        ]
-        return "|".join(parts)
+    def signature(
+        self,
+        model_name: str,
+        model_sha256: str,
+        decoder_layers: int,
+        lowercase: bool,
+        subword: str,
+        overrides: Optional[dict[str, str]] = None,
+    ) -> str:
+        """What produced a result, sacrebleu-style: every setting that changes the links.
+
+        ``overrides`` replaces fields for results that span several settings (a sweep).
+        """
+        parts = {
+            "model": f"{model_name}@{model_sha256[:8]}",
+            "layer": f"{self.layer}/{decoder_layers}",
+            "head": str(self.head) if self.head is not None else "all",
+            "measure": self.measure,
+            "step": self.step,
+            "merge": f"{self.src_merge}-{self.tgt_merge}",
+            "decision": self.decision + (f"@{self.threshold:g}" if self.decision == "threshold" else ""),
+            "eos": "null" if self.eos_null else "excluded",
+            "lc": "yes" if lowercase else "no",
+            "subword": subword,
+            "version": __version__,
+        }
+        parts.update(overrides or {})
+        return "|".join(f"{key}:{value}" for key, value in parts.items())
 
 
 CONFIG_FIELDS = tuple(field.name for field in fields(AlignConfig))

@@ -194,6 +194,9 @@ class Aligner:
 
     @property
     def signature(self) -> str:
+        return self.signature_with()
+
+    def signature_with(self, **overrides: str) -> str:
         resources = self.resources
         return self.config.signature(
             resources.name,
@@ -201,6 +204,7 @@ class Aligner:
             self.model.spec.decoder_layers,
             resources.preprocessor.lowercase,
             resources.preprocessor.segmenter.name,
+            overrides,
         )
 
     def encode(self, index: int, pair: SentencePair) -> EncodedPair:

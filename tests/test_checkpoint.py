@@ -135,3 +135,13 @@ def test_legacy_key_normalization():
         "encoder.layers.0.final_layer_norm.bias",
     }
     assert torch.equal(normalized["decoder.layers.0.encoder_attn.k_proj.weight"], k)
+
+
+def test_transformer_align_checkpoint_reads_as_its_transformer():
+    state = read_checkpoint(TOY)
+    plain, _, _ = build_model(state, TOY)
+    options = state["cfg"]["model"]
+    options.arch, options.alignment_heads, options.alignment_layer, options.full_context_alignment = "transformer_align", 1, 2, False
+    aligned, _, _ = build_model(state, TOY)
+    assert aligned.spec == plain.spec
+    assert all(torch.equal(a, b) for a, b in zip(aligned.state_dict().values(), plain.state_dict().values()))

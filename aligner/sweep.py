@@ -1,0 +1,120 @@
+"""AER of every decoder layer (and head) x measure x step on a gold set, from one pass per batch."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Iterable, Optional, Sequence
+
+from .config import STEPS
+from .decisions import decide
+from .errors import InputError
+from .io import GoldLinks, SentencePair
+from .measures import MEASURES
+from .metrics import AlignmentCounts, count_links, scores_from_counts
+from .pipeline import Aligner, ScoreRequest
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    layer: int  # 1-based
+    head: Optional[int]  # 1-based; None = layer level
+    measure: str
+    step: str
+    aer: float
+    precision: float
+    recall: float
+    f1: float
+    counts: AlignmentCounts
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    rows: list[SweepRow]
+    pairs: int
+    signature: str
+
+    def best(self, measure: str, step: str, heads: bool = False) -> SweepRow:
+        candidates = [r for r in self.rows if r.measure == measure and r.step == step and (r.head is not None) == heads]
+        return min(candidates, key=lambda r: (r.aer, r.layer, r.head or 0))
+
+    def to_json(self) -> str:
+        return json.dumps({"pairs": self.pairs, "signature": self.signature, "rows": [asdict(r) for r in self.rows]}, indent=1)
+
+    def layer_table(self) -> str:
+        """Markdown: one row per step x measure, one column per layer, AER in percent."""
+        layers = sorted({r.layer for r in self.rows})
+        lines = ["| setting / measure | " + " | ".join(f"L{l}" for l in layers) + " |", "|---" * (len(layers) + 1) + "|"]
+        for step in STEPS[::-1]:
+            for measure in MEASURES:
+                cells = {r.layer: r for r in self.rows if r.step == step and r.measure == measure and r.head is None}
+                best = min(cells.values(), key=lambda r: r.aer)
+                values = [f"**{cells[l].aer * 100:.1f}**" if cells[l] is best else f"{cells[l].aer * 100:.1f}" for l in layers]
+                lines.append(f"| {step.upper()} {measure} | " + " | ".join(values) + " |")
+        return "\n".join(lines)
+
+    def head_table(self, step: str, measure: str) -> str:
+        """Markdown: AER per layer (rows) and head (columns) for one step and measure."""
+        rows = [r for r in self.rows if r.step == step and r.measure == measure and r.head is not None]
+        if not rows:
+            return ""
+        heads = sorted({r.head for r in rows})
+        lines = [f"| {step.upper()} {measure} | " + " | ".join(f"H{h}" for h in heads) + " |", "|---" * (len(heads) + 1) + "|"]
+        for layer in sorted({r.layer for r in rows}):
+            cells = {r.head: r for r in rows if r.layer == layer}
+            lines.append(f"| L{layer} | " + " | ".join(f"{cells[h].aer * 100:.1f}" for h in heads) + " |")
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        parts = [f"AER (%) on {self.pairs} sentence pairs, argmax per target word; lower is better.", "", self.layer_table()]
+        for step in STEPS:
+            for measure in MEASURES:
+                table = self.head_table(step, measure)
+                if table:
+                    parts += ["", f"Per head, {step.upper()} {measure}:", "", table]
+        parts += ["", f"`{self.signature}`"]
+        return "\n".join(parts) + "\n"
+
+
+def sweep_requests(decoder_layers: int, heads: int, per_head: bool) -> list[ScoreRequest]:
+    head_choices: list[Optional[int]] = [None] + (list(range(heads)) if per_head else [])
+    return [
+        ScoreRequest(layer, head, measure, step)
+        for layer in range(decoder_layers)
+        for head in head_choices
+        for measure in MEASURES
+        for step in STEPS
+    ]
+
+
+def run_sweep(
+    aligner: Aligner, pairs: Iterable[SentencePair], golds: Sequence[GoldLinks], per_head: bool = True
+) -> SweepResult:
+    """Corpus-level AER of every request, with the aligner's merges and decision."""
+    spec = aligner.model.spec
+    requests = sweep_requests(spec.decoder_layers, spec.decoder_attention_heads, per_head)
+    totals = {request: AlignmentCounts() for request in requests}
+    config = aligner.config
+    encoded = [aligner.encode(index, pair) for index, pair in enumerate(pairs)]
+    if len(encoded) != len(golds):
+        raise InputError(f"{len(encoded)} sentence pairs but {len(golds)} gold lines")
+    runnable = sorted((p for p in encoded if not p.empty), key=lambda p: len(p.src.ids) + len(p.tgt.ids))
+    for pair in encoded:
+        if pair.empty:
+            for request in requests:
+                totals[request] = totals[request] + count_links([], golds[pair.index])
+    for start in range(0, len(runnable), config.batch_size):
+        batch = runnable[start : start + config.batch_size]
+        for pair, matrices in zip(batch, aligner.word_scores(batch, requests)):
+            for request, matrix in matrices.items():
+                links = decide(matrix, config.decision, config.threshold, config.eos_null)
+                totals[request] = totals[request] + count_links([(l.src, l.tgt) for l in links], golds[pair.index])
+    rows = []
+    for request, counts in totals.items():
+        aer, precision, recall, f1 = scores_from_counts(counts)
+        head = None if request.head is None else request.head + 1
+        rows.append(SweepRow(request.layer + 1, head, request.measure, request.step, aer, precision, recall, f1, counts))
+    signature = aligner.signature_with(
+        layer=f"all/{spec.decoder_layers}", head="all+each" if per_head else "all", measure="all", step="all"
+    )
+    return SweepResult(rows, len(encoded), signature)

@@ -1,0 +1,52 @@
+"""The sweep scores every setting exactly as align + score would."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from aligner.cli import main
+from aligner.config import AlignConfig
+from aligner.io import read_gold, read_parallel
+from aligner.pipeline import Aligner
+from aligner.sweep import run_sweep
+
+from .conftest import SAMPLE
+
+SRC, TGT, GOLD = str(SAMPLE / "sample.de"), str(SAMPLE / "sample.en"), str(SAMPLE / "sample.talp")
+
+
+@pytest.fixture(scope="module")
+def swept():
+    aligner = Aligner(AlignConfig(device="cpu", batch_size=8))
+    return run_sweep(aligner, read_parallel(SRC, TGT), read_gold(GOLD), per_head=True)
+
+
+def test_sweep_covers_every_layer_head_measure_step(swept):
+    # toy model: 3 decoder layers, 4 heads -> 3 x (1 + 4) x 2 measures x 2 steps
+    assert len(swept.rows) == 3 * 5 * 2 * 2
+    assert {(r.layer, r.head) for r in swept.rows} == {(l, h) for l in (1, 2, 3) for h in (None, 1, 2, 3, 4)}
+
+
+@pytest.mark.parametrize("layer, head, measure, step", [(1, None, "norm", "awi"), (3, None, "weight", "awo"), (2, 4, "norm", "awo")])
+def test_sweep_row_equals_align_then_score(swept, tmp_path, layer, head, measure, step):
+    out = tmp_path / "hyp"
+    args = ["align", "--src", SRC, "--tgt", TGT, "-o", str(out), "-q", "--device", "cpu",
+            "--layer", str(layer), "--measure", measure, "--step", step] + (["--head", str(head)] if head else [])
+    assert CliRunner().invoke(main, args).exit_code == 0
+    scored = json.loads(CliRunner().invoke(main, ["score", "--gold", GOLD, "--hyp", str(out), "--json"]).stdout)
+    [row] = [r for r in swept.rows if (r.layer, r.head, r.measure, r.step) == (layer, head, measure, step)]
+    assert row.aer == scored["aer"] and row.counts.hypothesis == scored["counts"]["hypothesis"]
+
+
+def test_sweep_cli_writes_markdown_and_json(tmp_path):
+    prefix = tmp_path / "results" / "toy"
+    result = CliRunner().invoke(main, ["sweep", "--src", SRC, "--tgt", TGT, "--gold", GOLD, "--no-heads", "-o", str(prefix), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "| AWI norm |" in result.stdout
+    assert len(json.loads(prefix.with_suffix(".json").read_text())["rows"]) == 3 * 2 * 2
+    assert "layer:all/3" in prefix.with_suffix(".md").read_text()
+    again = CliRunner().invoke(main, ["sweep", "--src", SRC, "--tgt", TGT, "--gold", GOLD, "-o", str(prefix)])
+    assert again.exit_code == 1 and "refusing to overwrite" in again.stderr
