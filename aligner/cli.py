@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
 import os
@@ -57,13 +58,14 @@ def check_output(path: Optional[str], overwrite: bool) -> None:
         raise InputError("output exists; refusing to overwrite it (use --overwrite)", path)
 
 
-def open_output(path: Optional[str], stack: ExitStack) -> TextIO:
+def open_output(path: Optional[str], stack: ExitStack, append: bool = False) -> TextIO:
     if path is None or path == "-":
         return sys.stdout
-    return stack.enter_context(open(path, "w", encoding="utf-8", newline="\n"))
+    return stack.enter_context(open(path, "a" if append else "w", encoding="utf-8", newline="\n"))
 
 
-def _pairs(src: Optional[str], tgt: Optional[str], bitext: Optional[str]) -> tuple[Iterator, str]:
+def _pairs(src: Optional[str], tgt: Optional[str], bitext: Optional[str]) -> tuple[Iterator, list[str]]:
+    """The pair reader and the input files it reads."""
     from .io import read_bitext, read_parallel
 
     if (src is None) != (tgt is None):
@@ -71,9 +73,9 @@ def _pairs(src: Optional[str], tgt: Optional[str], bitext: Optional[str]) -> tup
     if src is not None:
         if bitext is not None:
             raise click.UsageError("give either --src/--tgt or --input, not both")
-        return read_parallel(src, tgt), src
+        return read_parallel(src, tgt), [src, tgt]
     name = bitext if bitext is not None else "-"
-    return read_bitext(name), ("<stdin>" if name == "-" else name)
+    return read_bitext(name), [name]
 
 
 def options(*decorators: Callable) -> Callable:
@@ -119,48 +121,84 @@ input_options = options(
 @input_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), help="Pharaoh output file. [default: stdout]")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output.")
+@click.option("--resume", is_flag=True, help="Finish an interrupted run: keep --output's complete chunks, align the rest.")
 @click.option("--layer", type=click.IntRange(min=1), help="Decoder layer, 1-based. [default: 2 of 6, round(L/3) otherwise]")
 @click.option("--head", type=click.IntRange(min=1), help="One attention head, 1-based. [default: all heads (layer level)]")
 @click.option("--measure", type=click.Choice(MEASURES), default="norm", show_default=True, help="Attention weights or vector norms ||alpha f(x)||.")
 @click.option("--step", type=click.Choice(STEPS), default="awi", show_default=True, help="Row where the target word is the decoder input (awi) or is predicted (awo).")
 @decision_options
 @click.option("--scores", is_flag=True, help="Write i-j:score, the link's share of its row (4 decimals).")
+@click.option("--skip-long", is_flag=True, help="Write an empty line for pairs longer than the model's positions instead of failing.")
 @run_options
+@click.option("--chunk-size", type=click.IntRange(min=1), default=10_000, show_default=True, help="Input lines sorted, batched and written together (the unit of --resume).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, signature or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary and signature as JSON (stderr).")
 @handle_errors
-def align(src, tgt, bitext, output, overwrite, scores, quiet, as_json, **settings) -> None:
-    """Align sentence pairs and write Pharaoh 'i-j' lines (0-based, source first)."""
+def align(src, tgt, bitext, output, overwrite, resume, scores, quiet, as_json, **settings) -> None:
+    """Align sentence pairs and write Pharaoh 'i-j' lines (0-based, source first).
+
+    With -o, a manifest (OUTPUT.manifest.json: input hashes, settings) is written beside the
+    output so that an interrupted run can be finished with --resume.
+    """
     from tqdm import tqdm
 
     from .config import AlignConfig
     from .io import format_pharaoh
     from .pipeline import Aligner
 
+    if resume and overwrite:
+        raise click.UsageError("--resume and --overwrite exclude each other")
+    if resume and output in (None, "-"):
+        raise click.UsageError("--resume needs an output file (-o)")
     config = AlignConfig(**settings)
-    check_output(output, overwrite)
-    pairs, input_name = _pairs(src, tgt, bitext)
+    check_output(output, overwrite or resume)
+    pairs, inputs = _pairs(src, tgt, bitext)
     aligner = Aligner(config)
     started = time.perf_counter()
     show_progress = not quiet and sys.stderr.isatty()
     with ExitStack() as stack:
-        # Opened only after the inputs are checked (line counts of regular files) and the model is loaded.
+        # Nothing is opened for writing before the inputs are checked (line counts of regular
+        # files) and the model is loaded, so a bad run leaves existing files alone.
         pairs = _prefetch_first(pairs)
-        out = open_output(output, stack)
-        progress = stack.enter_context(tqdm(desc="aligning", unit=" pairs", disable=not show_progress, file=sys.stderr))
+        first_line = _prepare_output(output, resume, scores, aligner, inputs) if output not in (None, "-") else 0
+        out = open_output(output, stack, append=first_line > 0)
+        progress = stack.enter_context(
+            tqdm(desc="aligning", unit=" pairs", initial=first_line, disable=not show_progress, file=sys.stderr)
+        )
         try:
-            for result in aligner.align(pairs):
-                out.write(format_pharaoh(result.links, scores) + "\n")
-                progress.update()
+            for chunk in aligner.align_chunks(itertools.islice(pairs, first_line, None), first_index=first_line):
+                # One write per chunk: a killed run leaves whole chunks and at most one partial one.
+                out.write("".join(format_pharaoh(result.links, scores) + "\n" for result in chunk))
+                out.flush()
+                progress.update(len(chunk))
         except InputError as exc:
             if exc.path is None:
-                exc.path = input_name
+                exc.path = inputs[0] if inputs[0] != "-" else "<stdin>"
             raise
-        finally:
-            out.flush()
     seconds = time.perf_counter() - started
     if not quiet:
         _report(aligner, seconds, as_json)
+
+
+def _prepare_output(output: str, resume: bool, scores: bool, aligner, inputs: list[str]) -> int:
+    """Write or check the run manifest; return the input line to start from (0 unless resuming)."""
+    from .resume import RunManifest, check_same_run, cut_to_restart_point, describe_inputs, read_manifest, write_manifest
+
+    path = Path(output)
+    if not resume and any(name == "-" or not os.path.isfile(name) for name in inputs):
+        return 0  # a pipe cannot be hashed or re-read: no manifest, no resume
+    config = aligner.config
+    manifest = RunManifest(
+        settings=f"{aligner.signature}|scores:{'yes' if scores else 'no'}|long:{'skip' if config.skip_long else 'error'}",
+        batch_size=config.batch_size,
+        chunk_size=config.chunk_size,
+        inputs=describe_inputs(inputs),
+    )
+    if resume and path.exists():
+        check_same_run(read_manifest(path), manifest, path)
+        return cut_to_restart_point(path, manifest.lines, config.chunk_size)
+    write_manifest(path, manifest)
+    return 0
 
 
 def _prefetch_first(pairs: Iterator) -> Iterator:
@@ -180,12 +218,19 @@ def _prefetch_first(pairs: Iterator) -> Iterator:
 def _report(aligner, seconds: float, as_json: bool) -> None:
     stats = aligner.stats
     rate = stats.pairs / seconds if seconds > 0 else 0.0
+    if stats.pieces and stats.unknown_pieces / stats.pieces > 0.05:
+        click.echo(
+            f"aligner: warning: {stats.unknown_pieces / stats.pieces:.0%} of the subword pieces are unknown to the "
+            "dictionary; check --lowercase and the subword model",
+            err=True,
+        )
     if as_json:
         record = {"signature": aligner.signature, "seconds": round(seconds, 3), "pairs_per_second": round(rate, 2), **vars(stats)}
         click.echo(json.dumps(record), err=True)
         return
     click.echo(
         f"aligned {stats.pairs} pairs in {seconds:.1f} s ({rate:.1f} pairs/s); {stats.empty_pairs} with an empty side, "
+        f"{stats.skipped_long} skipped as too long, "
         f"{stats.words_without_pieces} words without pieces, {stats.unknown_pieces} unknown pieces",
         err=True,
     )

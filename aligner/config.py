@@ -42,8 +42,10 @@ class AlignConfig:
     decision: str = "argmax"
     threshold: float = 0.5
     eos_null: bool = True
+    skip_long: bool = False  # pairs longer than the model's positions: empty line instead of an error
     # execution
     batch_size: int = 32
+    chunk_size: int = 10_000  # input lines sorted, batched and written together
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -63,8 +65,8 @@ class AlignConfig:
             raise ConfigError(f"head is 1-based, got {self.head}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ConfigError(f"threshold is a share of the row, in [0, 1]; got {self.threshold}")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch size must be positive, got {self.batch_size}")
+        if self.batch_size < 1 or self.chunk_size < 1:
+            raise ConfigError(f"batch and chunk sizes must be positive, got {self.batch_size} and {self.chunk_size}")
 
     def with_model(self, decoder_layers: int, heads: int) -> "AlignConfig":
         """The config with its defaults filled in and checked against a model's shape."""

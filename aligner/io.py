@@ -128,8 +128,9 @@ def read_bitext(path: str, separator: str = "|||") -> Iterator[SentencePair]:
 
 # --- alignments -------------------------------------------------------------------------
 
-_PHARAOH_LINK = re.compile(r"(\d+)-(\d+)(?::([-+0-9.eE]+|nan|inf))?")
-_GOLD_LINK = re.compile(r"(\d+)([-p?])(\d+)")
+# ASCII digits only: Python's \d and int() also accept other scripts' digits.
+_PHARAOH_LINK = re.compile(r"([0-9]+)-([0-9]+)(?::([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?))?")
+_GOLD_LINK = re.compile(r"([0-9]+)([-p?])([0-9]+)")
 
 
 @dataclass(frozen=True)

@@ -40,13 +40,18 @@ class ScoreRequest:
 
 @dataclass
 class EncodedPair:
-    index: int
+    index: int  # 0-based position in the input
     src: EncodedSentence
     tgt: EncodedSentence
+    too_long: bool = False  # longer than the model's positions and skipped (--skip-long)
 
     @property
     def empty(self) -> bool:
         return not self.src.ids or not self.tgt.ids
+
+    @property
+    def runnable(self) -> bool:
+        return not self.empty and not self.too_long
 
 
 @dataclass
@@ -57,12 +62,14 @@ class AlignedPair:
     empty: bool  # a side had no pieces at all, so the model was not run
     words_without_pieces: int
     unknown_pieces: int
+    skipped_long: bool = False
 
 
 @dataclass
 class RunStats:
     pairs: int = 0
     empty_pairs: int = 0
+    skipped_long: int = 0
     words_without_pieces: int = 0
     unknown_pieces: int = 0
     pieces: int = 0
@@ -70,6 +77,7 @@ class RunStats:
     def add(self, pair: AlignedPair, pieces: int) -> None:
         self.pairs += 1
         self.empty_pairs += pair.empty
+        self.skipped_long += pair.skipped_long
         self.words_without_pieces += pair.words_without_pieces
         self.unknown_pieces += pair.unknown_pieces
         self.pieces += pieces
@@ -214,20 +222,24 @@ class Aligner:
             resources.preprocessor.encode(pair.src, resources.source_dictionary),
             resources.preprocessor.encode(pair.tgt, resources.target_dictionary),
         )
-        self._check_length(encoded)
+        encoded.too_long = self._too_long(encoded)
         return encoded
 
-    def _check_length(self, pair: EncodedPair) -> None:
+    def _too_long(self, pair: EncodedPair) -> bool:
         spec = self.model.spec
         for side, pieces, limit in (
             ("source", len(pair.src.ids), spec.max_source_positions),
             ("target", len(pair.tgt.ids), spec.max_target_positions),
         ):
             if pieces + 1 > limit:
+                if self.config.skip_long:
+                    return True
                 raise InputError(
-                    f"{side} sentence has {pieces} subword pieces plus </s>, more than the model's {limit} positions",
+                    f"{side} sentence has {pieces} subword pieces plus </s>, more than the model's {limit} positions "
+                    "(--skip-long writes an empty line for such pairs instead)",
                     line=pair.index + 1,
                 )
+        return False
 
     def word_scores(
         self, pairs: Sequence[EncodedPair], requests: Sequence[ScoreRequest]
@@ -248,11 +260,11 @@ class Aligner:
     def align_encoded(self, pairs: Sequence[EncodedPair]) -> list[AlignedPair]:
         """Links for a batch of encoded pairs, in the order given."""
         request, config = self.request, self.config
-        runnable = [pair for pair in pairs if not pair.empty]
+        runnable = [pair for pair in pairs if pair.runnable]
         matrices = iter(self.word_scores(runnable, [request]) if runnable else [])
         results = []
         for pair in pairs:
-            links = [] if pair.empty else decide(next(matrices)[request], config.decision, config.threshold, config.eos_null)
+            links = decide(next(matrices)[request], config.decision, config.threshold, config.eos_null) if pair.runnable else []
             result = AlignedPair(
                 links=links,
                 src_words=len(pair.src.pieces_per_word),
@@ -260,36 +272,47 @@ class Aligner:
                 empty=pair.empty,
                 words_without_pieces=pair.src.empty_words + pair.tgt.empty_words,
                 unknown_pieces=pair.src.unknown_pieces + pair.tgt.unknown_pieces,
+                skipped_long=pair.too_long,
             )
             self.stats.add(result, len(pair.src.ids) + len(pair.tgt.ids))
             results.append(result)
         return results
 
-    def align(self, pairs: Iterable[SentencePair]) -> Iterator[AlignedPair]:
-        """Aligned pairs in input order, computed in length-sorted batches of ``batch_size``.
+    def align_chunks(self, pairs: Iterable[SentencePair], first_index: int = 0) -> Iterator[list[AlignedPair]]:
+        """Aligned pairs in input order, one list per chunk of ``chunk_size`` input lines.
 
-        Pairs are read a pool of several batches at a time, so memory is bounded by the
-        pool, not the corpus; sorting inside the pool keeps padding low.
+        A chunk is the unit of memory, sorting and output: its pairs are sorted by length
+        into batches (less padding) and its results restored to input order. Chunks start
+        at fixed multiples of ``chunk_size`` from ``first_index``, so a resumed run forms
+        the same batches as an uninterrupted one. If reading fails inside a chunk, the pairs
+        read before the failure are still returned before the error is raised.
         """
-        batch_size = self.config.batch_size
-        numbered = (self.encode(index, pair) for index, pair in enumerate(pairs))
+        numbered = (self.encode(index, pair) for index, pair in enumerate(pairs, start=first_index))
         while True:
-            pool: list[EncodedPair] = []
+            chunk: list[EncodedPair] = []
             failure: Optional[AlignerError] = None
             try:
-                pool.extend(itertools.islice(numbered, batch_size * 16))
+                chunk.extend(itertools.islice(numbered, self.config.chunk_size))
             except AlignerError as exc:
-                # Finish the pairs read before the bad one so that earlier output is complete.
                 failure = exc
-            if not pool and failure is None:
-                return
-            by_length = sorted(pool, key=lambda p: (len(p.src.ids) + len(p.tgt.ids), p.index))
-            results: dict[int, AlignedPair] = {}
-            for start in range(0, len(by_length), batch_size):
-                batch = by_length[start : start + batch_size]
-                for pair, result in zip(batch, self.align_encoded(batch)):
-                    results[pair.index] = result
-            for pair in pool:
-                yield results[pair.index]
+            if chunk:
+                yield self.align_chunk(chunk)
             if failure is not None:
                 raise failure
+            if len(chunk) < self.config.chunk_size:
+                return
+
+    def align_chunk(self, chunk: Sequence[EncodedPair]) -> list[AlignedPair]:
+        batch_size = self.config.batch_size
+        by_length = sorted(chunk, key=lambda p: (len(p.src.ids) + len(p.tgt.ids), p.index))
+        results: dict[int, AlignedPair] = {}
+        for start in range(0, len(by_length), batch_size):
+            batch = by_length[start : start + batch_size]
+            for pair, result in zip(batch, self.align_encoded(batch)):
+                results[pair.index] = result
+        return [results[pair.index] for pair in chunk]
+
+    def align(self, pairs: Iterable[SentencePair]) -> Iterator[AlignedPair]:
+        """Aligned pairs in input order (see :meth:`align_chunks`)."""
+        for chunk in self.align_chunks(pairs):
+            yield from chunk

@@ -98,9 +98,9 @@ def run_sweep(
     encoded = [aligner.encode(index, pair) for index, pair in enumerate(pairs)]
     if len(encoded) != len(golds):
         raise InputError(f"{len(encoded)} sentence pairs but {len(golds)} gold lines")
-    runnable = sorted((p for p in encoded if not p.empty), key=lambda p: len(p.src.ids) + len(p.tgt.ids))
+    runnable = sorted((p for p in encoded if p.runnable), key=lambda p: len(p.src.ids) + len(p.tgt.ids))
     for pair in encoded:
-        if pair.empty:
+        if not pair.runnable:
             for request in requests:
                 totals[request] = totals[request] + count_links([], golds[pair.index])
     for start in range(0, len(runnable), config.batch_size):

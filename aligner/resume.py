@@ -1,0 +1,124 @@
+"""Resuming an interrupted ``aligner align``: a manifest beside the output, and a safe restart point.
+
+Output is written a whole chunk at a time, so a killed run leaves complete chunks and at most
+one partly written chunk (possibly ending in a partial line). A resume checks that inputs and
+settings are those of the manifest, cuts the output back to the last complete chunk, and
+continues from there; chunks are formed at the same input offsets, hence the same batches,
+so the result equals an uninterrupted run byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .errors import InputError
+from .io import count_lines, is_regular_file
+
+MANIFEST_SUFFIX = ".manifest.json"
+
+
+@dataclass(frozen=True)
+class InputRecord:
+    path: str
+    sha256: str
+    lines: int
+
+
+@dataclass(frozen=True)
+class RunManifest:
+    settings: str  # the alignment signature plus output options: what decides every output byte
+    batch_size: int
+    chunk_size: int
+    inputs: tuple[InputRecord, ...]
+    version: str = __version__
+
+    @property
+    def lines(self) -> int:
+        return self.inputs[0].lines
+
+
+def manifest_path(output: Path) -> Path:
+    return output.with_name(output.name + MANIFEST_SUFFIX)
+
+
+def describe_inputs(paths: Sequence[str]) -> tuple[InputRecord, ...]:
+    records = []
+    for path in paths:
+        if not is_regular_file(path):
+            raise InputError("--resume and the run manifest need regular input files, not a pipe or stdin", path)
+        digest = hashlib.sha256()
+        with open(path, "rb") as stream:
+            while block := stream.read(1 << 20):
+                digest.update(block)
+        records.append(InputRecord(os.path.abspath(path), digest.hexdigest(), count_lines(path)))
+    return tuple(records)
+
+
+def write_manifest(output: Path, manifest: RunManifest) -> None:
+    target = manifest_path(output)
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_text(json.dumps(asdict(manifest), indent=1) + "\n", encoding="utf-8")
+    os.replace(temporary, target)
+
+
+def read_manifest(output: Path) -> RunManifest:
+    path = manifest_path(output)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        inputs = tuple(InputRecord(**record) for record in raw.pop("inputs"))
+        return RunManifest(inputs=inputs, **raw)
+    except FileNotFoundError:
+        raise InputError(
+            "cannot resume: no run manifest beside the output, so nothing shows which inputs and settings made it "
+            "(use --overwrite to start again)",
+            path,
+        ) from None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InputError(f"cannot resume: unreadable run manifest ({exc})", path) from None
+
+
+def check_same_run(recorded: RunManifest, current: RunManifest, path: Path) -> None:
+    """Refuse to resume when anything that decides the output differs, naming what."""
+    differences = []
+    if [r.sha256 for r in recorded.inputs] != [r.sha256 for r in current.inputs]:
+        changed = [c.path for r, c in zip(recorded.inputs, current.inputs) if r.sha256 != c.sha256]
+        differences.append("input files changed: " + ", ".join(changed or [c.path for c in current.inputs]))
+    for name in ("settings", "batch_size", "chunk_size", "version"):
+        before, now = getattr(recorded, name), getattr(current, name)
+        if before != now:
+            differences.append(f"{name} was {before!r}, now {now!r}")
+    if differences:
+        raise InputError("cannot resume: this is not the run that wrote the output; " + "; ".join(differences), path)
+
+
+def _newline_offsets(path: Path):
+    """Byte offset just after each newline, in order."""
+    position = 0
+    with open(path, "rb") as stream:
+        while block := stream.read(1 << 20):
+            start = 0
+            while (found := block.find(b"\n", start)) != -1:
+                yield position + found + 1
+                start = found + 1
+            position += len(block)
+
+
+def cut_to_restart_point(output: Path, total_lines: int, chunk_size: int) -> int:
+    """Truncate ``output`` to its last complete chunk and return how many lines remain.
+
+    A finished output (every input line written) is kept whole.
+    """
+    offsets = list(_newline_offsets(output))
+    complete = len(offsets)
+    if complete > total_lines:
+        raise InputError(f"cannot resume: the output has {complete} lines but the input only {total_lines}", output)
+    keep = complete if complete == total_lines else (complete // chunk_size) * chunk_size
+    with open(output, "r+b") as stream:
+        stream.truncate(offsets[keep - 1] if keep else 0)
+    return keep
