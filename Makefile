@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo fixtures clean
+.PHONY: venv test demo fixtures docs-image clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ demo: $(STAMP)
 
 fixtures: $(STAMP)
 	TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 OMP_NUM_THREADS=1 $(PY) tests/fixtures/make_fixtures.py
+
+# The README's picture: the bundled (toy) model on sample pair 3, weights vs norms per layer.
+docs-image: $(STAMP)
+	$(VENV)/bin/aligner plot --src data/sample/sample.de --tgt data/sample/sample.en --gold data/sample/sample.talp \
+		--lines 3 --layers 1,2,3 --measures weight,norm --steps awi --device cpu --dpi 100 \
+		-o docs/alignment-example.png --overwrite
 
 clean:
 	rm -rf build .pytest_cache

@@ -16,7 +16,7 @@ from typing import Callable, Iterator, Optional, TextIO
 import click
 
 from . import __version__
-from .config import DEVICES, STEPS
+from .config import DEVICES, DTYPES, STEPS
 from .decisions import DECISIONS
 from .errors import AlignerError, InputError
 from .measures import MEASURES
@@ -78,6 +78,13 @@ def _pairs(src: Optional[str], tgt: Optional[str], bitext: Optional[str]) -> tup
     return read_bitext(name), [name]
 
 
+def _set_threads(context: click.Context, parameter: click.Parameter, threads: Optional[int]) -> None:
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def options(*decorators: Callable) -> Callable:
     """Apply a group of click options shared by several commands."""
 
@@ -106,8 +113,11 @@ decision_options = options(
     click.option("--eos-null/--no-eos-null", default=True, show_default=True, help="A target word whose best source is </s> stays unaligned; --no-eos-null excludes </s> instead."),
 )
 run_options = options(
-    click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Sentence pairs per forward pass."),
+    click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Most sentence pairs per forward pass."),
+    click.option("--max-tokens", type=click.IntRange(min=1), help="Most padded tokens per forward pass (pairs x longest side), on top of --batch-size."),
     click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True),
+    click.option("--dtype", type=click.Choice(tuple(DTYPES)), default="float32", show_default=True, help="Model precision; half precision is for GPUs."),
+    click.option("--threads", type=click.IntRange(min=1), expose_value=False, callback=_set_threads, help="CPU threads for torch. [default: torch's choice]"),
 )
 input_options = options(
     click.option("--src", type=InputFile, help="Source text, one pre-tokenized sentence per line."),
@@ -293,3 +303,163 @@ def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrit
         output.parent.mkdir(parents=True, exist_ok=True)
         targets[0].write_text(result.markdown(), encoding="utf-8")
         targets[1].write_text(result.to_json() + "\n", encoding="utf-8")
+
+
+from .symmetrize import SYMMETRIZATIONS  # noqa: E402  (light; click.Choice needs it when the command is defined)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--forward", required=True, type=InputFile, help="Forward alignment, Pharaoh i-j (source first).")
+@click.option("--reverse", required=True, type=InputFile, help="Reverse alignment, also source first (as fast_align -r writes it).")
+@click.option("--method", type=click.Choice(SYMMETRIZATIONS), default="grow-diag-final-and", show_default=True, help="Heuristic, as fast_align's atools -c.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), help="Pharaoh output file. [default: stdout]")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --output.")
+@handle_errors
+def symmetrize(forward, reverse, method, output, overwrite) -> None:
+    """Combine two directional Pharaoh alignments into one, as fast_align's 'atools -c METHOD' does.
+
+    Scores ('i-j:score') in the inputs are dropped.
+    """
+    from itertools import zip_longest
+
+    from .io import ScoredLink, count_lines, format_pharaoh, is_regular_file, read_pharaoh
+    from .symmetrize import symmetrize as symmetrize_links
+
+    check_output(output, overwrite)
+    if is_regular_file(forward) and is_regular_file(reverse):
+        # Counted before the output is opened, so a mismatch leaves no partial output behind.
+        forward_count, reverse_count = count_lines(forward), count_lines(reverse)
+        if forward_count != reverse_count:
+            raise InputError(
+                f"line counts differ: forward {forward} has {forward_count} lines, reverse {reverse} has {reverse_count}"
+            )
+    if output not in (None, "-") and os.path.exists(output):
+        for source in (forward, reverse):
+            if is_regular_file(source) and os.path.samefile(source, output):
+                raise InputError("output is also an input; write it elsewhere", output)
+    with ExitStack() as stack:
+        out = open_output(output, stack)
+        pairs = zip_longest(read_pharaoh(forward), read_pharaoh(reverse))
+        for number, (forward_links, reverse_links) in enumerate(pairs, start=1):
+            if forward_links is None or reverse_links is None:
+                # Only pipes get here; regular files were counted above.
+                longer, shorter = (forward, reverse) if reverse_links is None else (reverse, forward)
+                raise InputError(f"{shorter} ended at line {number - 1}; {longer} has more lines", longer, number)
+            links = symmetrize_links(
+                ((link.src, link.tgt) for link in forward_links), ((link.src, link.tgt) for link in reverse_links), method
+            )
+            out.write(format_pharaoh(ScoredLink(src, tgt) for src, tgt in links) + "\n")
+        out.flush()
+
+
+# --- plot, plot-sweep -------------------------------------------------------------------------
+
+
+def _comma_list(choices: Optional[tuple] = None, positive_int: bool = False) -> Callable:
+    """A click callback that reads '1,3' or 'weight,norm' into a tuple, checking each item."""
+
+    def parse(ctx, param, value):
+        if value is None:
+            return None
+        items = tuple(dict.fromkeys(item.strip() for item in value.split(",") if item.strip()))
+        if not items:
+            raise click.BadParameter("give at least one value, comma-separated")
+        for item in items:
+            if positive_int and not (item.isdecimal() and int(item) >= 1):
+                raise click.BadParameter(f"{item!r} is not a positive whole number (1-based)")
+            if choices is not None and item not in choices:
+                raise click.BadParameter(f"{item!r} is not one of {', '.join(choices)}")
+        return tuple(int(item) for item in items) if positive_int else items
+
+    return parse
+
+
+def _plot_outputs(output: Path, lines: tuple[int, ...]) -> list[Path]:
+    from .plot import image_format, numbered_path
+
+    image_format(output)
+    return [output] if len(lines) == 1 else [numbered_path(output, line) for line in lines]
+
+
+def _selected_pairs(pairs: Iterator, lines: tuple[int, ...], input_name: str) -> dict:
+    """The pairs of the requested 1-based lines; reading stops after the last one."""
+    last, found, count = max(lines), {}, 0
+    for count, pair in enumerate(pairs, start=1):
+        if count in lines:
+            found[count] = pair
+        if count == last:
+            return found
+    raise InputError(f"line {last} was asked for (--lines) but the input has only {count} lines", input_name)
+
+
+@main.command("plot", context_settings=CONTEXT)
+@model_options
+@input_options
+@click.option("--lines", callback=_comma_list(positive_int=True), default="1", show_default=True, help="Input lines to draw, 1-based, e.g. 1,3: one image each.")
+@click.option("--gold", type=InputFile, help="Gold links to overlay (i-j sure, ipj possible), line-aligned with the input.")
+@click.option("--gold-zero-based", is_flag=True, help="Gold indices start at 0. [default: 1-based]")
+@click.option("--reverse-gold", is_flag=True, help="Gold lists target-source links; swap them.")
+@click.option("--layers", callback=_comma_list(positive_int=True), help="Decoder layers, 1-based, e.g. 1,2,3: one panel column each. [default: the default --layer of align]")
+@click.option("--measures", callback=_comma_list(MEASURES), default=",".join(MEASURES), show_default=True, help="Panel rows: weight, norm or both.")
+@click.option("--steps", callback=_comma_list(STEPS), default="awi", show_default=True, help="Panel rows: awi, awo or both.")
+@decision_options
+@run_options
+@click.option("-o", "--output", required=True, type=PathArg, help="Image file, .png, .svg or .pdf; with several --lines, OUT-<line>.<suffix> each.")
+@click.option("--overwrite", is_flag=True, help="Replace existing images.")
+@click.option("--dpi", type=click.IntRange(min=10, max=1200), default=150, show_default=True, help="Pixels per inch of a PNG (SVG and PDF are vector).")
+@handle_errors
+def plot_command(src, tgt, bitext, lines, gold, gold_zero_based, reverse_gold, layers, measures, steps, output, overwrite, dpi, **settings) -> None:
+    """Draw word-level weight/norm matrices of sentence pairs, with the chosen links and gold.
+
+    Panels are measure x step (rows) by layer (columns); a cell is its score's share of the row.
+    """
+    from .config import AlignConfig
+    from .io import read_gold
+    from .pipeline import Aligner
+    from .plot import alignment_figure, check_gold_range, pair_plot, panel_requests, require_matplotlib, save_figure
+
+    require_matplotlib()
+    targets = _plot_outputs(output, lines)
+    for target in targets:
+        check_output(str(target), overwrite)
+    golds = read_gold(gold, not gold_zero_based, reverse_gold) if gold is not None else None
+    if golds is not None and max(lines) > len(golds):
+        raise InputError(f"line {max(lines)} was asked for (--lines) but the gold has only {len(golds)} lines", gold)
+    input_name = src if src is not None else ("<stdin>" if bitext in (None, "-") else bitext)
+    selected = _selected_pairs(_pairs(src, tgt, bitext)[0], lines, input_name)
+    aligner = Aligner(AlignConfig(**settings))
+    requests = panel_requests(layers or (aligner.config.layer,), measures, steps)
+    for line, target in zip(lines, targets):
+        pair = selected[line]
+        if golds is not None:
+            check_gold_range(golds[line - 1], len(pair.src), len(pair.tgt), line - 1, gold)
+        try:
+            drawn = pair_plot(aligner, pair, requests, golds[line - 1] if golds else None, index=line - 1)
+        except InputError as exc:
+            if exc.path is None:
+                exc.path = input_name
+            raise
+        target.parent.mkdir(parents=True, exist_ok=True)
+        save_figure(alignment_figure(drawn), target, dpi)
+        click.echo(f"wrote {target}", err=True)
+    click.echo(drawn.caption, err=True)
+
+
+@main.command("plot-sweep", context_settings=CONTEXT)
+@click.option("--json", "json_path", required=True, type=click.Path(path_type=Path, dir_okay=False), help="Sweep result, as 'aligner sweep -o X' writes X.json.")
+@click.option("-o", "--output", required=True, type=PathArg, help="Image file: .png, .svg or .pdf.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing image.")
+@click.option("--dpi", type=click.IntRange(min=10, max=1200), default=150, show_default=True, help="Pixels per inch of a PNG (SVG and PDF are vector).")
+@handle_errors
+def plot_sweep(json_path, output, overwrite, dpi) -> None:
+    """Draw AER against decoder layer from a sweep's JSON: one line per measure x step."""
+    from .plot import image_format, read_sweep_json, require_matplotlib, save_figure, sweep_figure
+
+    require_matplotlib()
+    image_format(output)
+    check_output(str(output), overwrite)
+    result = read_sweep_json(json_path)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    save_figure(sweep_figure(result), output, dpi)
+    click.echo(f"wrote {output}", err=True)
+    click.echo(result.signature, err=True)

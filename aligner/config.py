@@ -14,6 +14,7 @@ from .merge import MERGES
 
 STEPS = ("awi", "awo")
 DEVICES = ("cpu", "cuda", "auto")
+DTYPES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
 
 
 def default_layer(decoder_layers: int) -> int:
@@ -45,8 +46,10 @@ class AlignConfig:
     skip_long: bool = False  # pairs longer than the model's positions: empty line instead of an error
     # execution
     batch_size: int = 32
+    max_tokens: Optional[int] = None  # padded tokens per batch, on top of batch_size
     chunk_size: int = 10_000  # input lines sorted, batched and written together
     device: str = "auto"
+    dtype: str = "float32"  # of the model's weights and activations; softmax and measures stay float32
 
     def __post_init__(self) -> None:
         for name, allowed in (
@@ -56,6 +59,7 @@ class AlignConfig:
             ("tgt_merge", MERGES),
             ("decision", DECISIONS),
             ("device", DEVICES),
+            ("dtype", tuple(DTYPES)),
         ):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
@@ -65,8 +69,8 @@ class AlignConfig:
             raise ConfigError(f"head is 1-based, got {self.head}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ConfigError(f"threshold is a share of the row, in [0, 1]; got {self.threshold}")
-        if self.batch_size < 1 or self.chunk_size < 1:
-            raise ConfigError(f"batch and chunk sizes must be positive, got {self.batch_size} and {self.chunk_size}")
+        if self.batch_size < 1 or self.chunk_size < 1 or (self.max_tokens is not None and self.max_tokens < 1):
+            raise ConfigError("batch size, chunk size and max tokens must be positive")
 
     def with_model(self, decoder_layers: int, heads: int) -> "AlignConfig":
         """The config with its defaults filled in and checked against a model's shape."""
@@ -101,6 +105,7 @@ class AlignConfig:
             "eos": "null" if self.eos_null else "excluded",
             "lc": "yes" if lowercase else "no",
             "subword": subword,
+            "dtype": DTYPES[self.dtype],
             "version": __version__,
         }
         parts.update(overrides or {})

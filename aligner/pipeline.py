@@ -14,6 +14,7 @@ from typing import Iterable, Iterator, Optional, Sequence
 import numpy as np
 import torch
 
+from .batching import token_batches
 from .checkpoint import CheckpointInfo, load_model
 from .config import AlignConfig
 from .decisions import decide
@@ -163,7 +164,7 @@ class Aligner:
     def __init__(self, config: AlignConfig = AlignConfig()):
         checkpoint, bundle = find_bundle(Path(config.path) if config.path is not None else DEFAULT_MODEL)
         self.device = resolve_device(config.device)
-        model, self.info = load_model(checkpoint)
+        model, self.info = load_model(checkpoint, getattr(torch, config.dtype))
         self.model: TransformerModel = model.to(self.device)
         self.resources: ModelResources = resolve_resources(
             checkpoint,
@@ -302,12 +303,15 @@ class Aligner:
             if len(chunk) < self.config.chunk_size:
                 return
 
+    def batches(self, pairs: Sequence[EncodedPair]) -> list[list[EncodedPair]]:
+        """Length-sorted batches under ``batch_size`` and ``max_tokens`` (ties keep input order)."""
+        by_length = sorted(pairs, key=lambda p: (max(len(p.src.ids), len(p.tgt.ids)), p.index))
+        lengths = [max(len(p.src.ids), len(p.tgt.ids)) + 1 for p in by_length]
+        return [by_length[r.start : r.stop] for r in token_batches(lengths, self.config.batch_size, self.config.max_tokens)]
+
     def align_chunk(self, chunk: Sequence[EncodedPair]) -> list[AlignedPair]:
-        batch_size = self.config.batch_size
-        by_length = sorted(chunk, key=lambda p: (len(p.src.ids) + len(p.tgt.ids), p.index))
         results: dict[int, AlignedPair] = {}
-        for start in range(0, len(by_length), batch_size):
-            batch = by_length[start : start + batch_size]
+        for batch in self.batches(chunk):
             for pair, result in zip(batch, self.align_encoded(batch)):
                 results[pair.index] = result
         return [results[pair.index] for pair in chunk]

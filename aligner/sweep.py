@@ -98,13 +98,11 @@ def run_sweep(
     encoded = [aligner.encode(index, pair) for index, pair in enumerate(pairs)]
     if len(encoded) != len(golds):
         raise InputError(f"{len(encoded)} sentence pairs but {len(golds)} gold lines")
-    runnable = sorted((p for p in encoded if p.runnable), key=lambda p: len(p.src.ids) + len(p.tgt.ids))
     for pair in encoded:
         if not pair.runnable:
             for request in requests:
                 totals[request] = totals[request] + count_links([], golds[pair.index])
-    for start in range(0, len(runnable), config.batch_size):
-        batch = runnable[start : start + config.batch_size]
+    for batch in aligner.batches([p for p in encoded if p.runnable]):
         for pair, matrices in zip(batch, aligner.word_scores(batch, requests)):
             for request, matrix in matrices.items():
                 links = decide(matrix, config.decision, config.threshold, config.eos_null)

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Resumable fairseq training of a German<->English Transformer for `aligner`.
+#
+#   bash eval/recipe/train.sh de-en        # or en-de
+#   setsid nohup bash eval/recipe/train.sh de-en > /dev/null 2>&1 &   # detached
+#
+# Resuming: fairseq-train restores <save dir>/checkpoint_last.pt (model, optimizer, lr schedule,
+# data iterator position) by itself, so re-running the same command continues where it stopped.
+# A lock file makes a second copy for the same save dir exit at once.
+#
+# Every setting below can be overridden from the environment, e.g. for the paper's setting on a GPU:
+#   STATE=/data/europarl_deen ARCH=transformer_iwslt_de_en EMBED_DIM=512 FFN_DIM=1024 HEADS=4 \
+#   SHARE=--share-decoder-input-output-embed LR=1e-3 WARMUP=4000 MAX_TOKENS=8192 UPDATE_FREQ=8 \
+#   bash eval/recipe/train.sh de-en
+set -euo pipefail
+
+DIRECTION=${1:?usage: train.sh de-en|en-de}
+case "$DIRECTION" in
+  de-en|en-de) ;;
+  *) echo "usage: train.sh de-en|en-de" >&2; exit 2 ;;
+esac
+SRC=${DIRECTION%-*}
+TGT=${DIRECTION#*-}
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+FAIRSEQ_BIN=${FAIRSEQ_BIN:-$ROOT/.venv/bin}
+
+STATE=${STATE:-$HOME/.cache/aligner/train/deen}   # what prepare_data.py --out wrote
+DATA=${DATA:-$STATE/bin}                           # fairseq-preprocess output
+SAVE_DIR=${SAVE_DIR:-$STATE/ckpt_${SRC}_${TGT}}
+
+ARCH=${ARCH:-transformer}
+ENC_LAYERS=${ENC_LAYERS:-6}
+DEC_LAYERS=${DEC_LAYERS:-6}
+EMBED_DIM=${EMBED_DIM:-256}
+FFN_DIM=${FFN_DIM:-1024}
+HEADS=${HEADS:-4}
+# joint dictionary -> all three embedding matrices shared; with separate dictionaries use
+# SHARE=--share-decoder-input-output-embed (or SHARE= for none)
+SHARE=${SHARE---share-all-embeddings}
+DROPOUT=${DROPOUT:-0.1}
+LR=${LR:-5e-4}
+WARMUP=${WARMUP:-800}
+MAX_TOKENS=${MAX_TOKENS:-4096}
+UPDATE_FREQ=${UPDATE_FREQ:-1}
+MAX_UPDATE=${MAX_UPDATE:-60000}
+SAVE_INTERVAL=${SAVE_INTERVAL:-500}
+KEEP_INTERVAL=${KEEP_INTERVAL:-40}
+SEED=${SEED:-1}
+NICE=${NICE:-19}
+EXTRA_ARGS=${EXTRA_ARGS:-}
+
+# CPU=1 forces --cpu, CPU=0 forbids it; by default --cpu exactly when torch sees no CUDA device.
+if [[ -z "${CPU:-}" ]]; then
+  if "$FAIRSEQ_BIN/python" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
+    CPU=0
+  else
+    CPU=1
+  fi
+fi
+CPU_FLAG=()
+[[ "$CPU" == 1 ]] && CPU_FLAG=(--cpu)
+
+mkdir -p "$SAVE_DIR"
+LOG=$SAVE_DIR/train.log
+
+# One trainer per save dir: the lock fd is inherited by fairseq-train through exec below.
+exec 9>"$SAVE_DIR/.lock"
+if ! flock -n 9; then
+  echo "train.sh: another training run holds $SAVE_DIR/.lock" >&2
+  exit 1
+fi
+
+# torch >= 2.6 defaults torch.load to weights_only=True, which refuses fairseq's own checkpoints
+# (argparse.Namespace inside); this is our own trusted training directory.
+export TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1
+export PYTHONUNBUFFERED=1
+
+CMD=(nice -n "$NICE" "$FAIRSEQ_BIN/fairseq-train" "$DATA"
+  --task translation --source-lang "$SRC" --target-lang "$TGT"
+  --arch "$ARCH" $SHARE
+  --encoder-layers "$ENC_LAYERS" --decoder-layers "$DEC_LAYERS"
+  --encoder-embed-dim "$EMBED_DIM" --decoder-embed-dim "$EMBED_DIM"
+  --encoder-ffn-embed-dim "$FFN_DIM" --decoder-ffn-embed-dim "$FFN_DIM"
+  --encoder-attention-heads "$HEADS" --decoder-attention-heads "$HEADS"
+  --dropout "$DROPOUT"
+  --optimizer adam --adam-betas '(0.9,0.98)' --clip-norm 0.0
+  --lr "$LR" --lr-scheduler inverse_sqrt --warmup-updates "$WARMUP"
+  --criterion label_smoothed_cross_entropy --label-smoothing 0.1
+  --max-tokens "$MAX_TOKENS" --update-freq "$UPDATE_FREQ" --max-update "$MAX_UPDATE"
+  --skip-invalid-size-inputs-valid-test
+  --save-dir "$SAVE_DIR" --save-interval-updates "$SAVE_INTERVAL"
+  --keep-interval-updates "$KEEP_INTERVAL" --no-epoch-checkpoints
+  --validate-interval-updates "$SAVE_INTERVAL"
+  --log-format simple --log-interval 50 --seed "$SEED"
+  --num-workers 0 "${CPU_FLAG[@]}")
+# shellcheck disable=SC2206
+[[ -n "$EXTRA_ARGS" ]] && CMD+=($EXTRA_ARGS)
+
+{
+  echo "=== $(date -Is) train.sh $DIRECTION pid $$ host $(hostname)"
+  printf '%q ' "${CMD[@]}"; echo
+} >> "$LOG"
+echo $$ > "$SAVE_DIR/train.pid"
+
+# exec: the PID above becomes fairseq-train's own, and it keeps the lock.
+exec "${CMD[@]}" >> "$LOG" 2>&1
