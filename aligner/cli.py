@@ -156,6 +156,8 @@ def align(src, tgt, bitext, output, overwrite, resume, scores, quiet, as_json, *
     from .io import format_pharaoh
     from .pipeline import Aligner
 
+    from .distributed import World, parts_dir
+
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
     if resume and output in (None, "-"):
@@ -163,6 +165,17 @@ def align(src, tgt, bitext, output, overwrite, resume, scores, quiet, as_json, *
     config = AlignConfig(**settings)
     check_output(output, overwrite or resume)
     pairs, inputs = _pairs(src, tgt, bitext)
+    world = World.from_environment()
+    if world.distributed and config.device != "cpu":
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.set_device(world.local_rank)
+    if world.distributed or (output not in (None, "-") and parts_dir(Path(output)).is_dir()):
+        if not (resume or overwrite) and output not in (None, "-") and parts_dir(Path(output)).is_dir():
+            raise InputError("an unfinished run left part files here; finish it with --resume or start again with --overwrite", output)
+        _align_in_parts(world, Aligner(config), inputs, output, resume, scores, quiet, as_json)
+        return
     aligner = Aligner(config)
     started = time.perf_counter()
     show_progress = not quiet and sys.stderr.isatty()
@@ -192,23 +205,92 @@ def align(src, tgt, bitext, output, overwrite, resume, scores, quiet, as_json, *
 
 def _prepare_output(output: str, resume: bool, scores: bool, aligner, inputs: list[str]) -> int:
     """Write or check the run manifest; return the input line to start from (0 unless resuming)."""
-    from .resume import RunManifest, check_same_run, cut_to_restart_point, describe_inputs, read_manifest, write_manifest
+    from .resume import check_same_run, cut_to_restart_point, read_manifest, write_manifest
 
     path = Path(output)
     if not resume and any(name == "-" or not os.path.isfile(name) for name in inputs):
         return 0  # a pipe cannot be hashed or re-read: no manifest, no resume
     config = aligner.config
-    manifest = RunManifest(
-        settings=f"{aligner.signature}|scores:{'yes' if scores else 'no'}|long:{'skip' if config.skip_long else 'error'}",
-        batch_size=config.batch_size,
-        chunk_size=config.chunk_size,
-        inputs=describe_inputs(inputs),
-    )
+    manifest = _run_manifest(aligner, scores, inputs)
     if resume and path.exists():
         check_same_run(read_manifest(path), manifest, path)
         return cut_to_restart_point(path, manifest.lines, config.chunk_size)
     write_manifest(path, manifest)
     return 0
+
+
+def _run_manifest(aligner, scores: bool, inputs: list[str]):
+    from .resume import RunManifest, describe_inputs
+
+    config = aligner.config
+    return RunManifest(
+        settings=f"{aligner.signature}|scores:{'yes' if scores else 'no'}|long:{'skip' if config.skip_long else 'error'}",
+        batch_size=config.batch_size,
+        chunk_size=config.chunk_size,
+        inputs=describe_inputs(inputs),
+    )
+
+
+def _align_in_parts(world, aligner, inputs: list[str], output: Optional[str], resume: bool, scores: bool, quiet: bool, as_json: bool) -> None:
+    """The chunked run of several processes (or the resume of one): part files, then assembly by rank 0."""
+    import shutil
+
+    from . import distributed
+    from .io import chunk_offsets, count_lines, format_pharaoh, read_pair_range
+    from .resume import check_same_run, cut_to_restart_point, read_manifest, write_manifest
+
+    if output in (None, "-"):
+        raise click.UsageError("a distributed run writes part files and needs an output file (-o)")
+    path, chunk_size = Path(output), aligner.config.chunk_size
+    parts = distributed.parts_dir(path)
+    started = time.perf_counter()
+    distributed.start(world, aligner.device)
+    try:
+        if world.rank == 0:
+            manifest = _run_manifest(aligner, scores, inputs)  # also refuses pipes: chunks need seekable files
+            if resume and (parts.is_dir() or path.exists()):
+                check_same_run(read_manifest(path), manifest, path)
+                if not parts.is_dir():
+                    cut_to_restart_point(path, manifest.lines, chunk_size)
+                    distributed.split_into_parts(path, parts, chunk_size)
+            else:
+                if parts.is_dir():
+                    shutil.rmtree(parts)
+                write_manifest(path, manifest)
+                parts.mkdir()
+        distributed.barrier(world)
+        counts = [count_lines(name) for name in inputs]
+        if len(set(counts)) > 1:
+            raise InputError("line counts differ: " + ", ".join(f"{name} has {count}" for name, count in zip(inputs, counts)))
+        offsets = [chunk_offsets(name, chunk_size) for name in inputs]
+        total = counts[0]
+
+        def align_text(chunk: int) -> str:
+            first = chunk * chunk_size
+            pairs = read_pair_range(inputs, [o[chunk] for o in offsets], first + 1, chunk_size)
+            try:
+                results = aligner.align_chunk([aligner.encode(first + i, pair) for i, pair in enumerate(pairs)])
+            except InputError as exc:
+                if exc.path is None:
+                    exc.path = inputs[0]
+                raise
+            return "".join(format_pharaoh(result.links, scores) + "\n" for result in results)
+
+        distributed.run_chunks(
+            world,
+            world.chunks(len(offsets[0])),
+            distributed.finished_chunks(parts),
+            align_text,
+            lambda chunk: (chunk * chunk_size + 1, min((chunk + 1) * chunk_size, total)),
+            parts,
+        )
+        distributed.barrier(world)
+        if world.rank == 0:
+            distributed.assemble(parts, len(offsets[0]), path)
+            if not quiet:
+                _report(aligner, time.perf_counter() - started, as_json, world_size=world.size)
+    finally:
+        distributed.stop(world)
 
 
 def _prefetch_first(pairs: Iterator) -> Iterator:
@@ -225,8 +307,10 @@ def _prefetch_first(pairs: Iterator) -> Iterator:
     return chained()
 
 
-def _report(aligner, seconds: float, as_json: bool) -> None:
+def _report(aligner, seconds: float, as_json: bool, world_size: int = 1) -> None:
     stats = aligner.stats
+    if world_size > 1:
+        click.echo(f"aligner: {world_size} processes; the counts below are rank 0's share", err=True)
     rate = stats.pairs / seconds if seconds > 0 else 0.0
     if stats.pieces and stats.unknown_pieces / stats.pieces > 0.05:
         click.echo(

@@ -7,6 +7,7 @@ gold sets carry other white space (U+3000) inside tokens. Every error names file
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import stat
@@ -41,9 +42,9 @@ def _open_binary(path: str) -> BinaryIO:
         raise InputError(f"cannot open: {exc.strerror}", path) from None
 
 
-def iter_lines(stream: BinaryIO, name: str) -> Iterator[str]:
-    """Decoded lines of a binary stream, split on ``\\n`` only."""
-    for number, raw in enumerate(stream, start=1):
+def iter_lines(stream: BinaryIO, name: str, first_number: int = 1) -> Iterator[str]:
+    """Decoded lines of a binary stream, split on ``\\n`` only; ``first_number`` is the first line's number."""
+    for number, raw in enumerate(stream, start=first_number):
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -59,10 +60,13 @@ def iter_lines(stream: BinaryIO, name: str) -> Iterator[str]:
         yield line
 
 
-def read_lines(path: str) -> Iterator[str]:
+def read_lines(path: str, offset: int = 0, first_number: int = 1) -> Iterator[str]:
+    """Lines of a file (or ``-`` for stdin), from byte ``offset``, which must start line ``first_number``."""
     stream = _open_binary(path)
+    if offset:
+        stream.seek(offset)
     try:
-        yield from iter_lines(stream, path)
+        yield from iter_lines(stream, path, first_number)
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
@@ -86,6 +90,23 @@ def count_lines(path: str) -> int:
             count += block.count(b"\n")
             last = block[-1:]
     return count + (last != b"\n")
+
+
+def chunk_offsets(path: str, chunk_size: int) -> list[int]:
+    """Byte offsets where lines 1, chunk_size + 1, 2 chunk_size + 1, ... start (a newline scan)."""
+    offsets, lines, position = [0], 0, 0
+    with _open_binary(path) as stream:
+        while block := stream.read(1 << 20):
+            start = 0
+            while (found := block.find(b"\n", start)) != -1:
+                lines += 1
+                if lines % chunk_size == 0:
+                    offsets.append(position + found + 1)
+                start = found + 1
+            position += len(block)
+    if offsets[-1] == position and len(offsets) > 1:
+        offsets.pop()  # the file ends exactly at a chunk boundary
+    return offsets if position else []
 
 
 def read_parallel(src_path: str, tgt_path: str) -> Iterator[SentencePair]:
@@ -116,14 +137,29 @@ def read_parallel(src_path: str, tgt_path: str) -> Iterator[SentencePair]:
         yield SentencePair(split_words(src), split_words(tgt))
 
 
-def read_bitext(path: str, separator: str = "|||") -> Iterator[SentencePair]:
+def parse_bitext_line(line: str, path: str, number: int, separator: str = "|||") -> SentencePair:
+    parts = line.split(separator)
+    if len(parts) != 2:
+        found = "no" if len(parts) == 1 else str(len(parts) - 1)
+        raise InputError(f"expected one '{separator}' between source and target, found {found}", path, number)
+    return SentencePair(split_words(parts[0]), split_words(parts[1]))
+
+
+def read_bitext(path: str) -> Iterator[SentencePair]:
     """Pairs from one file of ``source ||| target`` lines (the fast_align input format)."""
     for number, line in enumerate(read_lines(path), start=1):
-        parts = line.split(separator)
-        if len(parts) != 2:
-            found = "no" if len(parts) == 1 else str(len(parts) - 1)
-            raise InputError(f"expected one '{separator}' between source and target, found {found}", path, number)
-        yield SentencePair(split_words(parts[0]), split_words(parts[1]))
+        yield parse_bitext_line(line, path, number)
+
+
+def read_pair_range(paths: Sequence[str], offsets: Sequence[int], first_line: int, count: int) -> list[SentencePair]:
+    """``count`` pairs from line ``first_line`` (1-based), which starts at ``offsets`` in each file.
+
+    ``paths`` is (source, target) or a single ``source ||| target`` file.
+    """
+    streams = [itertools.islice(read_lines(path, offset, first_line), count) for path, offset in zip(paths, offsets)]
+    if len(paths) == 1:
+        return [parse_bitext_line(line, paths[0], number) for number, line in enumerate(streams[0], start=first_line)]
+    return [SentencePair(split_words(src), split_words(tgt)) for src, tgt in zip(*streams)]
 
 
 # --- alignments -------------------------------------------------------------------------
