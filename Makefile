@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo fixtures docs-image clean
+.PHONY: venv test demo fixtures docs-image prepare-data train-deen train-ende export-latest bench clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,30 @@ docs-image: $(STAMP)
 	$(VENV)/bin/aligner plot --src data/sample/sample.de --tgt data/sample/sample.en --gold data/sample/sample.talp \
 		--lines 3 --layers 1,2,3 --measures weight,norm --steps awi --device cpu --dpi 100 \
 		-o docs/alignment-example.png --overwrite
+
+# --- training and evaluation (eval/; see eval/recipe/README.md). State lives outside the tree. ---
+STATE ?= $(HOME)/.cache/aligner/train/deen
+LATEST := build/models/deen-latest
+
+prepare-data: $(STAMP)
+	$(PY) eval/recipe/prepare_data.py --out $(STATE)
+
+# Resumable: re-running continues from the save directory's checkpoint_last.pt.
+train-deen: $(STAMP)
+	bash eval/recipe/train.sh de-en
+
+train-ende: $(STAMP)
+	bash eval/recipe/train.sh en-de
+
+# The newest de->en checkpoint as an aligner bundle (fp16, no optimizer state).
+export-latest: $(STAMP)
+	$(PY) eval/export_bundle.py $(STATE)/ckpt_de_en/checkpoint_last.pt $(LATEST) \
+		--data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model --name deen-latest
+
+# Throughput of aligner vs the paper's way vs fairseq (eval/results/bench.md); about 30 minutes on 2 cores.
+bench: export-latest
+	$(PY) eval/bench.py --model $(LATEST) --src $(STATE)/tok/test.de --tgt $(STATE)/tok/test.en \
+		--pairs 2000 --out eval/results/bench.md
 
 clean:
 	rm -rf build .pytest_cache

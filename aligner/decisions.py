@@ -37,15 +37,14 @@ def argmax_links(scores: np.ndarray, eos_null: bool = True) -> list[ScoredLink]:
     (with ``eos_null``) or that has no candidate at all gets no link.
     """
     shares = candidate_shares(scores, eos_null)
+    candidates = ~np.isnan(shares)
+    best = np.where(candidates, scores, -np.inf).argmax(axis=1)
     eos = scores.shape[1] - 1
-    links = []
-    for tgt, row in enumerate(shares):
-        if np.isnan(row).all():
-            continue
-        best = int(np.argmax(np.where(np.isnan(row), -np.inf, scores[tgt])))
-        if best != eos:
-            links.append(ScoredLink(best, tgt, float(row[best])))
-    return links
+    return [
+        ScoredLink(int(src), tgt, float(shares[tgt, src]))
+        for tgt, src in enumerate(best)
+        if candidates[tgt].any() and src != eos
+    ]
 
 
 def threshold_links(scores: np.ndarray, threshold: float, eos_null: bool = True) -> list[ScoredLink]:

@@ -1,0 +1,242 @@
+"""Throughput benchmark: aligner against the paper's way and against fairseq's own forward pass.
+
+Every configuration runs in a fresh process on the same model and pairs, one after another in
+one run, and reports the seconds of its alignment loop (model loading and imports excluded);
+the parent reads each child's peak RSS (``ru_maxrss``) from ``wait4``. On a shared CPU only the
+ratios measured in one run mean something; absolute pairs/s are context.
+
+    python eval/bench.py --model BUNDLE --src S --tgt T --out eval/results/bench.md
+
+Configurations:
+  (a) aligner, batched, at the default layer and at the last layer (norm, AWI, argmax);
+  (b) the paper's way: one sentence per forward pass, every decoder layer, the vocabulary
+      projection, and the heads x target x source x dim weighted vectors materialized per layer;
+  (c) real fairseq (fairseq-fixed): teacher-forced forward passes with the vocabulary projection
+      and log-probabilities on the same batches as (a), what ``fairseq-generate
+      --score-reference`` pays.
+Then (a) at the default layer through the CLI at 1k, 10k and 100k pairs (the corpus repeated),
+for time and peak RSS scaling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- children ---------------------------------------------------------------------------
+
+
+def load_pairs(src: str, tgt: str, count: int):
+    from aligner.io import read_parallel
+
+    return list(itertools.islice(itertools.cycle(list(read_parallel(src, tgt))), count))
+
+
+def child_aligner(args, layer_choice: str) -> dict:
+    from aligner.config import AlignConfig
+    from aligner.pipeline import Aligner
+
+    probe = Aligner(AlignConfig(path=args.model, device="cpu"))
+    layer = probe.model.spec.decoder_layers if layer_choice == "last" else None
+    aligner = Aligner(AlignConfig(path=args.model, device="cpu", layer=layer, max_tokens=args.max_tokens, batch_size=1000))
+    pairs = load_pairs(args.src, args.tgt, args.pairs)
+    started = time.perf_counter()
+    links = sum(len(result.links) for result in aligner.align(pairs))
+    return {"seconds": time.perf_counter() - started, "pairs": len(pairs), "links": links, "layer": aligner.config.layer}
+
+
+def child_paper(args) -> dict:
+    """One sentence at a time, all layers, vocabulary projection, weighted vectors materialized."""
+    import numpy as np
+    import torch
+
+    from aligner.config import AlignConfig
+    from aligner.decisions import argmax_links
+    from aligner.pipeline import Aligner, collate, select_rows
+    from aligner.merge import merge_to_words, spans_from_counts
+
+    aligner = Aligner(AlignConfig(path=args.model, device="cpu"))
+    model, dictionary = aligner.model, aligner.resources.target_dictionary
+    output_embedding = model.decoder_embed_tokens.weight
+    pairs = load_pairs(args.src, args.tgt, args.pairs)
+    started = time.perf_counter()
+    links = 0
+    with torch.inference_mode():
+        for index, pair in enumerate(pairs):
+            encoded = aligner.encode(index, pair)
+            if not encoded.runnable:
+                continue
+            src, prev = collate([encoded], dictionary.pad, dictionary.eos, torch.device("cpu"))
+            decoding = model.forced_decode(src, prev, layers=None, need_values=True)
+            torch.log_softmax(decoding.features @ output_embedding.T, dim=-1)
+            per_layer = {}
+            for layer, internals in decoding.cross_attention.items():
+                weighted = internals.alpha.unsqueeze(-1) * internals.values.unsqueeze(2)  # (1, H, T, S, d)
+                per_layer[layer] = (torch.linalg.vector_norm(weighted.sum(dim=1), dim=-1), torch.linalg.vector_norm(weighted, dim=-1))
+            scores = per_layer[aligner.config.layer - 1][0][0]
+            rows = select_rows(scores, len(encoded.tgt.ids), "awi")[:, : len(encoded.src.ids) + 1].numpy()
+            words = merge_to_words(rows, spans_from_counts(encoded.src.pieces_per_word), spans_from_counts(encoded.tgt.pieces_per_word))
+            links += len(argmax_links(np.asarray(words)))
+    return {"seconds": time.perf_counter() - started, "pairs": len(pairs), "links": links}
+
+
+def child_fairseq(args) -> dict:
+    import argparse as argparse_module
+
+    import torch
+    from fairseq import checkpoint_utils
+
+    from aligner.config import AlignConfig
+    from aligner.pipeline import Aligner, collate
+
+    aligner = Aligner(AlignConfig(path=args.model, device="cpu", max_tokens=args.max_tokens, batch_size=1000))
+    with torch.serialization.safe_globals([argparse_module.Namespace]):
+        models, _, _ = checkpoint_utils.load_model_ensemble_and_task(
+            [str(Path(args.model) / "model.pt")], arg_overrides={"data": str(args.model), "source_lang": "de", "target_lang": "en"}
+        )
+    model = models[0].float().eval()
+    dictionary = aligner.resources.target_dictionary
+    pairs = load_pairs(args.src, args.tgt, args.pairs)
+    encoded = [aligner.encode(index, pair) for index, pair in enumerate(pairs)]
+    chunks = [encoded[start : start + aligner.config.chunk_size] for start in range(0, len(encoded), aligner.config.chunk_size)]
+    started = time.perf_counter()
+    scored = 0
+    with torch.inference_mode():
+        for chunk in chunks:
+            for batch in aligner.batches([p for p in chunk if p.runnable]):
+                src, prev = collate(batch, dictionary.pad, dictionary.eos, torch.device("cpu"))
+                target = torch.cat([prev[:, 1:], torch.full_like(prev[:, :1], dictionary.pad)], dim=1)
+                for row, pair in enumerate(batch):
+                    target[row, len(pair.tgt.ids)] = dictionary.eos
+                logits, _ = model(src, src.ne(dictionary.pad).sum(dim=1), prev)
+                log_probs = model.get_normalized_probs((logits, None), log_probs=True)
+                log_probs.gather(-1, target.unsqueeze(-1))
+                scored += len(batch)
+    return {"seconds": time.perf_counter() - started, "pairs": len(pairs), "scored": scored}
+
+
+def child_cli(args) -> dict:
+    """``aligner align`` end to end on the corpus repeated to ``args.pairs`` lines (streaming)."""
+    from aligner.cli import main
+
+    with tempfile.TemporaryDirectory() as folder:
+        src, tgt = Path(folder) / "src", Path(folder) / "tgt"
+        for source, target in ((args.src, src), (args.tgt, tgt)):
+            lines = Path(source).read_text(encoding="utf-8").splitlines(keepends=True)
+            with open(target, "w", encoding="utf-8") as out:
+                out.writelines(itertools.islice(itertools.cycle(lines), args.pairs))
+        started = time.perf_counter()
+        try:
+            main(["align", "--path", args.model, "--src", str(src), "--tgt", str(tgt), "-o", str(Path(folder) / "out"),
+                  "--device", "cpu", "-q", "--max-tokens", str(args.max_tokens), "--batch-size", "1000"], standalone_mode=False)
+        finally:
+            seconds = time.perf_counter() - started
+    return {"seconds": seconds, "pairs": args.pairs}
+
+
+CHILDREN = {
+    "aligner-default": lambda args: child_aligner(args, "default"),
+    "aligner-last": lambda args: child_aligner(args, "last"),
+    "paper": child_paper,
+    "fairseq": child_fairseq,
+    "cli": child_cli,
+}
+
+
+# --- parent -----------------------------------------------------------------------------
+
+
+def run_child(name: str, args, pairs: int) -> dict:
+    command = [sys.executable, __file__, "--child", name, "--model", args.model, "--src", args.src, "--tgt", args.tgt,
+               "--pairs", str(pairs), "--max-tokens", str(args.max_tokens)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=ROOT)
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        raise SystemExit(f"bench child {name} failed with status {status}")
+    result = json.loads(output.decode().strip().splitlines()[-1])
+    result["peak_rss_mib"] = usage.ru_maxrss / 1024
+    print(f"{name:16s} {pairs:7d} pairs  {result['seconds']:8.2f} s  {result['peak_rss_mib']:7.0f} MiB", file=sys.stderr)
+    return result
+
+
+def machine() -> str:
+    import torch
+
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
+    return (f"{cpu}, {os.cpu_count()} logical cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+            f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+
+
+def report(args, results: dict, scaling: dict) -> str:
+    a, last, paper, fairseq = (results[name] for name in ("aligner-default", "aligner-last", "paper", "fairseq"))
+    rate = lambda r: r["pairs"] / r["seconds"]
+    lines = [
+        "# Throughput: aligner vs the paper's way vs fairseq's forward pass",
+        "",
+        f"Machine: {machine()}. CPU only; every configuration in a fresh process, one after another in one run.",
+        f"Model: `{args.model}`. Pairs: {args.pairs} from `{args.src}` / `{args.tgt}`. Batches: --max-tokens {args.max_tokens}.",
+        f"Command: `make bench` (`python eval/bench.py {' '.join(sys.argv[1:])}`).",
+        "",
+        "| configuration | seconds | pairs/s | peak RSS (MiB) |",
+        "|---|---|---|---|",
+        f"| (a) aligner, default layer {a['layer']} | {a['seconds']:.1f} | {rate(a):.1f} | {a['peak_rss_mib']:.0f} |",
+        f"| (a) aligner, last layer {last['layer']} | {last['seconds']:.1f} | {rate(last):.1f} | {last['peak_rss_mib']:.0f} |",
+        f"| (b) paper's way (1 sentence/pass, all layers, vocab projection, H x T x S x d vectors) | {paper['seconds']:.1f} | {rate(paper):.1f} | {paper['peak_rss_mib']:.0f} |",
+        f"| (c) fairseq forward + vocab projection + log-probs, same batches | {fairseq['seconds']:.1f} | {rate(fairseq):.1f} | {fairseq['peak_rss_mib']:.0f} |",
+        "",
+        "Ratios (the result; measured side by side in this run):",
+        "",
+        f"- time(b) / time(a, default layer) = **{paper['seconds'] / a['seconds']:.1f}**",
+        f"- time(c) / time(a, default layer) = **{fairseq['seconds'] / a['seconds']:.2f}**",
+        f"- time(c) / time(a, last layer) = **{fairseq['seconds'] / last['seconds']:.2f}**",
+        "",
+        "Scaling of `aligner align` (CLI, streaming to a file, default layer; seconds include model loading):",
+        "",
+        "| pairs | seconds | pairs/s | peak RSS (MiB) |",
+        "|---|---|---|---|",
+    ]
+    for pairs, result in scaling.items():
+        lines.append(f"| {pairs} | {result['seconds']:.1f} | {pairs / result['seconds']:.1f} | {result['peak_rss_mib']:.0f} |")
+    sizes = sorted(scaling)
+    if len(sizes) > 1:
+        lines += ["", f"Peak RSS at {sizes[-1]} pairs / at {sizes[0]} pairs = **{scaling[sizes[-1]]['peak_rss_mib'] / scaling[sizes[0]]['peak_rss_mib']:.2f}**"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="aligner bundle directory (model.pt, dicts, spm, aligner.json)")
+    parser.add_argument("--src", required=True)
+    parser.add_argument("--tgt", required=True)
+    parser.add_argument("--pairs", type=int, default=2000)
+    parser.add_argument("--max-tokens", type=int, default=4000)
+    parser.add_argument("--scaling", default="1000,10000,100000", help="pair counts for the scaling runs ('' to skip)")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--child", choices=CHILDREN)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(CHILDREN[args.child](args)))
+        return
+    results = {name: run_child(name, args, args.pairs) for name in ("aligner-default", "aligner-last", "paper", "fairseq")}
+    scaling = {int(n): run_child("cli", args, int(n)) for n in args.scaling.split(",") if n}
+    text = report(args, results, scaling)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

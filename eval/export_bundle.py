@@ -1,0 +1,88 @@
+"""Turn a fairseq training checkpoint into an aligner model bundle.
+
+The bundle keeps only what alignment needs: the model options and the weights, in float16
+(or float32 with --fp32), each shared tensor stored once and the output projection left out
+(fairseq rebuilds it from the tied embeddings). It is read with aligner's safe loader, so a
+checkpoint that needs unsafe unpickling is refused here too.
+
+    python eval/export_bundle.py CKPT OUT_DIR --data-dir BIN --spm SPM.model --name deen-base
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+from aligner.checkpoint import read_checkpoint
+
+
+def slim_state(state: dict, dtype: torch.dtype) -> dict:
+    """The options, the weights once each in ``dtype``, and the little training history fairseq
+    itself insists on when loading (so the bundle still loads in fairseq, e.g. for the benchmark)."""
+    converted: dict[int, torch.Tensor] = {}
+    weights = {}
+    for key, tensor in state["model"].items():
+        if key == "decoder.output_projection.weight" or key.endswith("._float_tensor"):
+            continue
+        storage = tensor.untyped_storage().data_ptr()
+        if storage not in converted:
+            converted[storage] = tensor.to(dtype) if tensor.is_floating_point() else tensor.clone()
+        weights[key] = converted[storage]
+    history = (state.get("optimizer_history") or [{}])[-1]
+    slim = {
+        "model": weights,
+        "optimizer_history": [{key: history[key] for key in ("criterion_name", "optimizer_name", "lr_scheduler_state", "num_updates") if key in history}],
+        "extra_state": {"train_iterator": (state.get("extra_state") or {}).get("train_iterator", {"epoch": 0})},
+    }
+    slim["cfg" if state.get("cfg") is not None else "args"] = state.get("cfg") if state.get("cfg") is not None else state["args"]
+    return slim
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--data-dir", type=Path, required=True, help="fairseq-preprocess output with dict.<lang>.txt")
+    parser.add_argument("--spm", type=Path, required=True, help="SentencePiece model of the training run")
+    parser.add_argument("-s", "--source-lang", default="de")
+    parser.add_argument("-t", "--target-lang", default="en")
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--no-lowercase", action="store_true", help="the training text was not lowercased")
+    parser.add_argument("--fp32", action="store_true", help="keep float32 weights")
+    args = parser.parse_args()
+
+    state = read_checkpoint(args.checkpoint)
+    slim = slim_state(state, torch.float32 if args.fp32 else torch.float16)
+    task = slim["cfg"]["task"] if "cfg" in slim else slim["args"]
+    if isinstance(task, dict):
+        task.update(source_lang=args.source_lang, target_lang=args.target_lang)
+    else:
+        task.source_lang, task.target_lang = args.source_lang, args.target_lang
+    args.out.mkdir(parents=True, exist_ok=True)
+    torch.save(slim, args.out / "model.pt")
+    for lang in (args.source_lang, args.target_lang):
+        shutil.copy(args.data_dir / f"dict.{lang}.txt", args.out / f"dict.{lang}.txt")
+    shutil.copy(args.spm, args.out / "spm.model")
+    updates = (state.get("optimizer_history") or [{}])[-1].get("num_updates")
+    bundle = {
+        "format": "aligner-bundle/1",
+        "name": args.name,
+        "description": f"exported from {args.checkpoint.name} ({updates} updates) by eval/export_bundle.py",
+        "checkpoint": "model.pt",
+        "source_lang": args.source_lang,
+        "target_lang": args.target_lang,
+        "lowercase": not args.no_lowercase,
+        "subword": "sentencepiece",
+        "subword_model": "spm.model",
+    }
+    (args.out / "aligner.json").write_text(json.dumps(bundle, indent=2) + "\n", encoding="utf-8")
+    size = sum(path.stat().st_size for path in args.out.iterdir())
+    print(f"wrote {args.out} ({size / 2**20:.1f} MiB, {updates} updates)")
+
+
+if __name__ == "__main__":
+    main()
