@@ -17,10 +17,11 @@ import click
 
 from . import __version__
 from .config import DEVICES, DTYPES, STEPS
-from .decisions import DECISIONS
+from .decisions import DECISIONS, NORMALIZATIONS
 from .errors import AlignerError, InputError
 from .measures import MEASURES
 from .merge import MERGES
+from .symmetrize import SYMMETRIZATIONS
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 PathArg = click.Path(path_type=Path)
@@ -78,6 +79,15 @@ def _pairs(src: Optional[str], tgt: Optional[str], bitext: Optional[str]) -> tup
     return read_bitext(name), [name]
 
 
+def _indices(context: click.Context, parameter: click.Parameter, text: Optional[str]) -> tuple[int, ...]:
+    from .config import parse_indices
+
+    try:
+        return parse_indices(text) if text else ()
+    except AlignerError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def _set_threads(context: click.Context, parameter: click.Parameter, threads: Optional[int]) -> None:
     if threads is not None:
         import torch
@@ -108,7 +118,10 @@ model_options = options(
 decision_options = options(
     click.option("--src-merge", type=click.Choice(MERGES), default="sum", show_default=True, help="How a source word's pieces combine."),
     click.option("--tgt-merge", type=click.Choice(MERGES), default="mean", show_default=True, help="How a target word's pieces combine."),
-    click.option("--decision", type=click.Choice(DECISIONS), default="argmax", show_default=True, help="Best source word per target word, or every link above --threshold."),
+    click.option("--decision", type=click.Choice(DECISIONS), default="argmax", show_default=True,
+                 help="Best source word per target word (argmax), best target word per source word (argmax-source), links best both ways (argmax-both), or every link above --threshold."),
+    click.option("--normalize", type=click.Choice(NORMALIZATIONS), default="rows", show_default=True, help="--threshold applies to shares of a target word's row or of a source word's column."),
+    click.option("--final-punct/--no-final-punct", default=False, show_default=True, help="When both sentences end in punctuation, link those two tokens to each other only."),
     click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Least share of the row's score for a link (with --decision threshold)."),
     click.option("--eos-null/--no-eos-null", default=True, show_default=True, help="A target word whose best source is </s> stays unaligned; --no-eos-null excludes </s> instead."),
 )
@@ -132,12 +145,14 @@ input_options = options(
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), help="Pharaoh output file. [default: stdout]")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output.")
 @click.option("--resume", is_flag=True, help="Finish an interrupted run: keep --output's complete chunks, align the rest.")
-@click.option("--layer", type=click.IntRange(min=1), help="Decoder layer, 1-based. [default: 2 of 6, round(L/3) otherwise]")
-@click.option("--head", type=click.IntRange(min=1), help="One attention head, 1-based. [default: all heads (layer level)]")
+@click.option("--layer", "layers", callback=_indices, help="Decoder layer, 1-based; a range 2-4 or list 2,4 averages them. [default: 2 of 6, round(L/3) otherwise]")
+@click.option("--head", "heads", callback=_indices, help="One head, 1-based, or a list 1,3 whose scores are averaged. [default: all heads together (layer level)]")
 @click.option("--measure", type=click.Choice(MEASURES), default="norm", show_default=True, help="Attention weights or vector norms ||alpha f(x)||.")
 @click.option("--step", type=click.Choice(STEPS), default="awi", show_default=True, help="Row where the target word is the decoder input (awi) or is predicted (awo).")
 @decision_options
 @click.option("--scores", is_flag=True, help="Write i-j:score, the link's share of its row (4 decimals).")
+@click.option("--reverse-path", type=PathArg, help="A target-to-source model (checkpoint or bundle) run on the swapped pairs; its links are symmetrized with --path's.")
+@click.option("--symmetrize", type=click.Choice(SYMMETRIZATIONS), default="grow-diag-final-and", show_default=True, help="How forward and reverse links combine (with --reverse-path).")
 @click.option("--skip-long", is_flag=True, help="Write an empty line for pairs longer than the model's positions instead of failing.")
 @run_options
 @click.option("--chunk-size", type=click.IntRange(min=1), default=10_000, show_default=True, help="Input lines sorted, batched and written together (the unit of --resume).")
@@ -154,7 +169,7 @@ def align(src, tgt, bitext, output, overwrite, resume, scores, quiet, as_json, *
 
     from .config import AlignConfig
     from .io import format_pharaoh
-    from .pipeline import Aligner
+    from .pipeline import make_aligner
 
     from .distributed import World, parts_dir
 
@@ -174,9 +189,9 @@ def align(src, tgt, bitext, output, overwrite, resume, scores, quiet, as_json, *
     if world.distributed or (output not in (None, "-") and parts_dir(Path(output)).is_dir()):
         if not (resume or overwrite) and output not in (None, "-") and parts_dir(Path(output)).is_dir():
             raise InputError("an unfinished run left part files here; finish it with --resume or start again with --overwrite", output)
-        _align_in_parts(world, Aligner(config), inputs, output, resume, scores, quiet, as_json)
+        _align_in_parts(world, make_aligner(config), inputs, output, resume, scores, quiet, as_json)
         return
-    aligner = Aligner(config)
+    aligner = make_aligner(config)
     started = time.perf_counter()
     show_progress = not quiet and sys.stderr.isatty()
     with ExitStack() as stack:
@@ -269,7 +284,8 @@ def _align_in_parts(world, aligner, inputs: list[str], output: Optional[str], re
             first = chunk * chunk_size
             pairs = read_pair_range(inputs, [o[chunk] for o in offsets], first + 1, chunk_size)
             try:
-                results = aligner.align_chunk([aligner.encode(first + i, pair) for i, pair in enumerate(pairs)])
+                # Drain the generator: a failure is raised after the pairs read before it.
+                results = [result for part in aligner.align_chunks(pairs, first_index=first) for result in part]
             except InputError as exc:
                 if exc.path is None:
                     exc.path = inputs[0]
@@ -389,7 +405,6 @@ def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrit
         targets[1].write_text(result.to_json() + "\n", encoding="utf-8")
 
 
-from .symmetrize import SYMMETRIZATIONS  # noqa: E402  (light; click.Choice needs it when the command is defined)
 
 
 @main.command(context_settings=CONTEXT)
@@ -512,7 +527,7 @@ def plot_command(src, tgt, bitext, lines, gold, gold_zero_based, reverse_gold, l
     input_name = src if src is not None else ("<stdin>" if bitext in (None, "-") else bitext)
     selected = _selected_pairs(_pairs(src, tgt, bitext)[0], lines, input_name)
     aligner = Aligner(AlignConfig(**settings))
-    requests = panel_requests(layers or (aligner.config.layer,), measures, steps)
+    requests = panel_requests(layers or aligner.config.layers, measures, steps)
     for line, target in zip(lines, targets):
         pair = selected[line]
         if golds is not None:

@@ -2,16 +2,20 @@
 
 The matrix is (target words x source words + 1); the last column is the source ``</s>``.
 NaN marks a word that produced no subword pieces: it is never linked. Each link carries
-its share of the row's total over the candidate columns, a confidence in [0, 1].
+its share of its row's total over the candidate columns (of its column's total, for the
+source-side decisions), a confidence in [0, 1].
 """
 
 from __future__ import annotations
+
+import unicodedata
 
 import numpy as np
 
 from .io import ScoredLink
 
-DECISIONS = ("argmax", "threshold")
+DECISIONS = ("argmax", "argmax-source", "argmax-both", "threshold")
+NORMALIZATIONS = ("rows", "columns")
 
 
 def candidate_shares(scores: np.ndarray, eos_null: bool = True) -> np.ndarray:
@@ -47,17 +51,61 @@ def argmax_links(scores: np.ndarray, eos_null: bool = True) -> list[ScoredLink]:
     ]
 
 
-def threshold_links(scores: np.ndarray, threshold: float, eos_null: bool = True) -> list[ScoredLink]:
-    """Every (source word, target word) whose row-normalized share is at least ``threshold``."""
-    shares = candidate_shares(scores, eos_null)[:, :-1]
+def column_shares(scores: np.ndarray) -> np.ndarray:
+    """Column-normalized scores of the source words over target words (``</s>`` column dropped)."""
+    words = scores[:, :-1].astype(np.float64)
+    totals = np.nansum(words, axis=0, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(totals > 0, words / totals, 0.0)
+    return np.where(np.isnan(words), np.nan, shares)
+
+
+def source_argmax_links(scores: np.ndarray) -> list[ScoredLink]:
+    """One link per source word to its best target word; ties go to the lowest target index."""
+    shares = column_shares(scores)
+    candidates = ~np.isnan(shares)
+    best = np.where(candidates, scores[:, :-1], -np.inf).argmax(axis=0)
+    return [ScoredLink(src, int(tgt), float(shares[tgt, src])) for src, tgt in enumerate(best) if candidates[:, src].any()]
+
+
+def agreement_links(scores: np.ndarray, eos_null: bool = True) -> list[ScoredLink]:
+    """Links that are the best in their row and in their column (argmax both ways on one matrix)."""
+    by_source = {(link.src, link.tgt) for link in source_argmax_links(scores)}
+    return [link for link in argmax_links(scores, eos_null) if (link.src, link.tgt) in by_source]
+
+
+def threshold_links(scores: np.ndarray, threshold: float, eos_null: bool = True, normalize: str = "rows") -> list[ScoredLink]:
+    """Every (source word, target word) whose share of its row (or column) is at least ``threshold``."""
+    shares = candidate_shares(scores, eos_null)[:, :-1] if normalize == "rows" else column_shares(scores)
     with np.errstate(invalid="ignore"):
         tgt_idx, src_idx = np.nonzero(shares >= threshold)
     return [ScoredLink(int(s), int(t), float(shares[t, s])) for t, s in zip(tgt_idx, src_idx)]
 
 
-def decide(scores: np.ndarray, decision: str, threshold: float, eos_null: bool) -> list[ScoredLink]:
+def decide(scores: np.ndarray, decision: str, threshold: float, eos_null: bool, normalize: str = "rows") -> list[ScoredLink]:
     if decision == "argmax":
         return argmax_links(scores, eos_null)
+    if decision == "argmax-source":
+        return source_argmax_links(scores)
+    if decision == "argmax-both":
+        return agreement_links(scores, eos_null)
     if decision == "threshold":
-        return threshold_links(scores, threshold, eos_null)
+        return threshold_links(scores, threshold, eos_null, normalize)
     raise ValueError(f"unknown decision {decision!r}; choose from {', '.join(DECISIONS)}")
+
+
+def is_punctuation(word: str) -> bool:
+    """Every character in a Unicode punctuation category (P*)."""
+    return bool(word) and all(unicodedata.category(character).startswith("P") for character in word)
+
+
+def link_final_punctuation(links: list[ScoredLink], src_words: int, tgt_words: int, score: float) -> list[ScoredLink]:
+    """Link the two sentence-final punctuation tokens to each other and to nothing else.
+
+    The caller checks that both sentences end in punctuation and passes the pair's score;
+    the rule fixes a frequent error of attention-based alignment, whose final-token rows
+    and columns are often diffuse.
+    """
+    last_src, last_tgt = src_words - 1, tgt_words - 1
+    kept = [link for link in links if link.src != last_src and link.tgt != last_tgt]
+    return kept + [ScoredLink(last_src, last_tgt, score)]

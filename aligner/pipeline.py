@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
 
@@ -17,7 +17,7 @@ import torch
 from .batching import token_batches
 from .checkpoint import CheckpointInfo, load_model
 from .config import AlignConfig
-from .decisions import decide
+from .decisions import candidate_shares, decide, is_punctuation, link_final_punctuation
 from .errors import AlignerError, ConfigError, InputError, ResourceError
 from .io import ScoredLink, SentencePair
 from .measures import measure_scores
@@ -25,6 +25,7 @@ from .merge import merge_to_words, spans_from_counts
 from .model import TransformerModel
 from .resources import DEFAULT_MODEL, ModelResources, find_bundle, resolve_resources
 from .subword import EncodedSentence
+from .symmetrize import symmetrize
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class EncodedPair:
     src: EncodedSentence
     tgt: EncodedSentence
     too_long: bool = False  # longer than the model's positions and skipped (--skip-long)
+    final_punctuation: bool = False  # both sentences end in a punctuation token
 
     @property
     def empty(self) -> bool:
@@ -196,10 +198,21 @@ class Aligner:
                 )
 
     @property
-    def request(self) -> ScoreRequest:
+    def requests(self) -> list[ScoreRequest]:
+        """The matrices whose mean decides the links: one per chosen layer (and head)."""
         config = self.config
-        head = None if config.head is None else config.head - 1
-        return ScoreRequest(config.layer - 1, head, config.measure, config.step)
+        heads = [head - 1 for head in config.heads] or [None]
+        return [ScoreRequest(layer - 1, head, config.measure, config.step) for layer in config.layers for head in heads]
+
+    def links(self, matrix: np.ndarray, pair: EncodedPair) -> list[ScoredLink]:
+        """The configured decision on one pair's word matrix, then the final-punctuation rule."""
+        config = self.config
+        links = decide(matrix, config.decision, config.threshold, config.eos_null, config.normalize)
+        if config.final_punct and pair.final_punctuation:
+            src_words, tgt_words = len(pair.src.pieces_per_word), len(pair.tgt.pieces_per_word)
+            share = candidate_shares(matrix, config.eos_null)[tgt_words - 1, src_words - 1]
+            links = link_final_punctuation(links, src_words, tgt_words, 0.0 if np.isnan(share) else float(share))
+        return links
 
     @property
     def signature(self) -> str:
@@ -222,6 +235,7 @@ class Aligner:
             index,
             resources.preprocessor.encode(pair.src, resources.source_dictionary),
             resources.preprocessor.encode(pair.tgt, resources.target_dictionary),
+            final_punctuation=bool(pair.src and pair.tgt) and is_punctuation(pair.src[-1]) and is_punctuation(pair.tgt[-1]),
         )
         encoded.too_long = self._too_long(encoded)
         return encoded
@@ -260,12 +274,15 @@ class Aligner:
 
     def align_encoded(self, pairs: Sequence[EncodedPair]) -> list[AlignedPair]:
         """Links for a batch of encoded pairs, in the order given."""
-        request, config = self.request, self.config
+        requests = self.requests
         runnable = [pair for pair in pairs if pair.runnable]
-        matrices = iter(self.word_scores(runnable, [request]) if runnable else [])
+        matrices = iter(self.word_scores(runnable, requests) if runnable else [])
         results = []
         for pair in pairs:
-            links = decide(next(matrices)[request], config.decision, config.threshold, config.eos_null) if pair.runnable else []
+            links = []
+            if pair.runnable:
+                by_request = next(matrices)
+                links = self.links(np.mean([by_request[request] for request in requests], axis=0), pair)
             result = AlignedPair(
                 links=links,
                 src_words=len(pair.src.pieces_per_word),
@@ -320,3 +337,62 @@ class Aligner:
         """Aligned pairs in input order (see :meth:`align_chunks`)."""
         for chunk in self.align_chunks(pairs):
             yield from chunk
+
+
+class SymmetrizedAligner:
+    """A forward and a reverse (target-to-source) model, their links symmetrized per pair.
+
+    The reverse model aligns the swapped pairs; its links are transposed to source-target
+    order and combined with the forward links by ``config.symmetrize`` (atools semantics).
+    A link found in both directions scores the mean of its two scores.
+    """
+
+    def __init__(self, config: AlignConfig):
+        if config.reverse_path is None:
+            raise ConfigError("symmetrization needs a reverse model (reverse_path)")
+        self.forward = Aligner(replace(config, reverse_path=None))
+        self.reverse = Aligner(
+            replace(config, path=config.reverse_path, reverse_path=None, source_lang=config.target_lang, target_lang=config.source_lang)
+        )
+        self.config = self.forward.config
+        self.device = self.forward.device
+
+    @property
+    def stats(self) -> RunStats:
+        return self.forward.stats
+
+    @property
+    def signature(self) -> str:
+        return self.signature_with()
+
+    def signature_with(self, **overrides: str) -> str:
+        reverse = f"{self.reverse.resources.name}@{self.reverse.info.sha256[:8]}"
+        return self.forward.signature_with(symmetrize=f"{self.config.symmetrize}+{reverse}", **overrides)
+
+    def align_chunks(self, pairs: Iterable[SentencePair], first_index: int = 0) -> Iterator[list[AlignedPair]]:
+        forward_pairs, reverse_pairs = itertools.tee(pairs)
+        swapped = (SentencePair(pair.tgt, pair.src) for pair in reverse_pairs)
+        reverse_chunks = self.reverse.align_chunks(swapped, first_index)
+        for forward_chunk in self.forward.align_chunks(forward_pairs, first_index):
+            yield [self._combine(f, r) for f, r in zip(forward_chunk, next(reverse_chunks))]
+
+    def align(self, pairs: Iterable[SentencePair]) -> Iterator[AlignedPair]:
+        for chunk in self.align_chunks(pairs):
+            yield from chunk
+
+    def _combine(self, forward: AlignedPair, reverse: AlignedPair) -> AlignedPair:
+        scores: dict[tuple[int, int], list[float]] = {}
+        for link in forward.links:
+            scores.setdefault((link.src, link.tgt), []).append(link.score)
+        for link in reverse.links:
+            scores.setdefault((link.tgt, link.src), []).append(link.score)
+        chosen = symmetrize(
+            [(l.src, l.tgt) for l in forward.links], [(l.tgt, l.src) for l in reverse.links], self.config.symmetrize
+        )
+        links = [ScoredLink(i, j, float(np.mean(scores[(i, j)]))) for i, j in sorted(chosen)]
+        return replace(forward, links=links)
+
+
+def make_aligner(config: AlignConfig) -> "Aligner | SymmetrizedAligner":
+    """The aligner a config asks for: one model, or two symmetrized when ``reverse_path`` is set."""
+    return SymmetrizedAligner(config) if config.reverse_path is not None else Aligner(config)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 
-from .decisions import candidate_shares, decide
+from .decisions import candidate_shares
 from .errors import ConfigError, InputError
 from .io import GoldLinks, ScoredLink, SentencePair
 from .pipeline import Aligner, ScoreRequest
@@ -148,8 +148,7 @@ def pair_plot(
     if gold is not None:
         check_gold_range(gold, len(pair.src), len(pair.tgt), index)
     [matrices] = aligner.word_scores([encoded], list(requests))
-    config = aligner.config
-    links = {request: decide(matrix, config.decision, config.threshold, config.eos_null) for request, matrix in matrices.items()}
+    links = {request: aligner.links(matrix, encoded) for request, matrix in matrices.items()}
     caption = aligner.signature_with(
         layer=",".join(str(l) for l in _unique(r.layer + 1 for r in requests)) + f"/{spec.decoder_layers}",
         head=",".join(_unique("all" if r.head is None else str(r.head + 1) for r in requests)),

@@ -7,7 +7,6 @@ from dataclasses import asdict, dataclass
 from typing import Iterable, Optional, Sequence
 
 from .config import STEPS
-from .decisions import decide
 from .errors import InputError
 from .io import GoldLinks, SentencePair
 from .measures import MEASURES
@@ -94,7 +93,6 @@ def run_sweep(
     spec = aligner.model.spec
     requests = sweep_requests(spec.decoder_layers, spec.decoder_attention_heads, per_head)
     totals = {request: AlignmentCounts() for request in requests}
-    config = aligner.config
     encoded = [aligner.encode(index, pair) for index, pair in enumerate(pairs)]
     if len(encoded) != len(golds):
         raise InputError(f"{len(encoded)} sentence pairs but {len(golds)} gold lines")
@@ -105,7 +103,7 @@ def run_sweep(
     for batch in aligner.batches([p for p in encoded if p.runnable]):
         for pair, matrices in zip(batch, aligner.word_scores(batch, requests)):
             for request, matrix in matrices.items():
-                links = decide(matrix, config.decision, config.threshold, config.eos_null)
+                links = aligner.links(matrix, pair)
                 totals[request] = totals[request] + count_links([(l.src, l.tgt) for l in links], golds[pair.index])
     rows = []
     for request, counts in totals.items():

@@ -74,7 +74,7 @@ def test_default_layer_and_options_in_signature():
     result = run("align", "--layer", "3", "--head", "2", "--measure", "weight", "--step", "awo", "--no-eos-null",
                  "--decision", "threshold", "--threshold", "0.3", "--device", "cpu", input="das ||| the\n")
     assert result.exit_code == 0
-    assert "layer:3/3|head:2|measure:weight|step:awo|merge:sum-mean|decision:threshold@0.3|eos:excluded" in result.stderr
+    assert "layer:3/3|head:2|measure:weight|step:awo|merge:sum-mean|decision:threshold@0.3/rows|eos:excluded|punct:none" in result.stderr
 
 
 def test_prenorm_bpe_fixture_aligns(tmp_path):
@@ -208,3 +208,53 @@ def test_sentence_longer_than_positions_names_line(tmp_path):
     result = run("align", "--path", str(FIXTURES["prenorm-bpe"]), "-i", str(bitext), "-q")
     assert_fails(result, f"{bitext}:2: source sentence has")
     assert result.stdout.count("\n") == 1  # the pair before the bad line was written
+
+
+def test_layer_range_and_head_list_average_their_matrices():
+    import numpy as np
+
+    from aligner.config import AlignConfig
+    from aligner.decisions import argmax_links
+    from aligner.io import SentencePair
+    from aligner.pipeline import Aligner, ScoreRequest
+
+    pair = SentencePair(("Das", "Haus", "ist", "klein", "."), ("The", "house", "is", "small", "."))
+    combined = Aligner(AlignConfig(device="cpu", layers=(1, 2, 3), heads=(2, 4), measure="weight"))
+    assert combined.signature.split("|")[1:3] == ["layer:1-3/3", "head:2,4"]
+    encoded = combined.encode(0, pair)
+    requests = [ScoreRequest(layer, head, "weight", "awi") for layer in range(3) for head in (1, 3)]
+    [matrices] = combined.word_scores([encoded], requests)
+    expected = argmax_links(np.mean([matrices[r] for r in requests], axis=0))
+    [result] = combined.align([pair])
+    assert result.links == expected
+    cli = run("align", "--layer", "1-3", "--head", "2,4", "--measure", "weight", "-q", "--scores", input="Das Haus ist klein . ||| The house is small .\n")
+    assert cli.stdout.strip() == " ".join(f"{l.src}-{l.tgt}:{l.score:.4f}" for l in sorted(expected, key=lambda l: (l.src, l.tgt)))
+
+
+def test_bad_layer_range_is_a_usage_error():
+    result = run("align", "--layer", "2-x", input="a ||| b\n")
+    assert result.exit_code == 2 and "expected N, A-B or A,B" in result.stderr
+
+
+def test_reverse_model_links_are_symmetrized(tmp_path):
+    from aligner.config import AlignConfig
+    from aligner.io import read_parallel
+    from aligner.pipeline import Aligner
+    from aligner.symmetrize import symmetrize
+
+    # The toy model's joint dictionary lets it stand in for an en->de model: the plumbing is what is tested.
+    toy = FIXTURES["toy-deen"]
+    pairs = list(read_parallel(SRC, TGT))
+    forward = [r.links for r in Aligner(AlignConfig(device="cpu")).align(pairs)]
+    reverse_aligner = Aligner(AlignConfig(path=toy, device="cpu", source_lang="en", target_lang="de"))
+    swapped = [type(p)(p.tgt, p.src) for p in pairs]
+    reverse = [r.links for r in reverse_aligner.align(swapped)]
+    expected = [
+        " ".join(f"{i}-{j}" for i, j in sorted(symmetrize({(l.src, l.tgt) for l in f}, {(l.tgt, l.src) for l in r}, "grow-diag-final-and")))
+        for f, r in zip(forward, reverse)
+    ]
+    result = run("align", "--src", SRC, "--tgt", TGT, "--reverse-path", str(toy), "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == expected
+    assert "symmetrize:grow-diag-final-and+toy-deen@" in result.stderr
+    assert any(len(f) != len(line.split()) for f, line in zip(forward, expected))  # the reverse links did change something

@@ -77,3 +77,39 @@ def test_threshold_on_row_shares():
 def test_candidate_shares_zero_row():
     shares = candidate_shares(np.zeros((1, 3)))
     np.testing.assert_array_equal(shares, [[0.0, 0.0, 0.0]])
+
+
+# --- source-side, agreement, column thresholds, final punctuation -------------------------
+
+from aligner.decisions import agreement_links, is_punctuation, link_final_punctuation, source_argmax_links  # noqa: E402
+
+
+def test_source_argmax_one_link_per_source_word_with_column_share():
+    # columns: src0 = [0.6, 0.1] -> tgt0 (share 6/7); src1 = [0.3, 0.3] -> tie, lowest tgt 0; </s> never
+    scores = np.array([[0.6, 0.3, 0.1], [0.1, 0.3, 0.6]])
+    found = source_argmax_links(scores)
+    assert links(found) == [(0, 0), (1, 0)]
+    assert found[0].score == pytest.approx(0.6 / 0.7) and found[1].score == pytest.approx(0.5)
+
+
+def test_agreement_keeps_links_best_both_ways():
+    # rows: tgt0 -> src0, tgt1 -> src0 (0.5 > 0.4); columns: src0 -> tgt0 (0.6 > 0.5), src1 -> tgt1
+    scores = np.array([[0.6, 0.2, 0.2], [0.5, 0.4, 0.1]])
+    assert links(agreement_links(scores)) == [(0, 0)]
+
+
+def test_threshold_on_column_shares():
+    scores = np.array([[3.0, 1.0, 9.0], [1.0, 1.0, 0.0]])
+    # column shares: src0 = [0.75, 0.25], src1 = [0.5, 0.5]; the </s> column plays no part
+    assert links(threshold_links(scores, 0.5, normalize="columns")) == [(0, 0), (1, 0), (1, 1)]
+
+
+@pytest.mark.parametrize("word, expected", [(".", True), ("?!", True), ("«", True), ("-", True), ("a.", False), ("", False), ("$", False)])
+def test_punctuation_is_unicode_category_p(word, expected):
+    assert is_punctuation(word) is expected
+
+
+def test_final_punctuation_links_only_each_other():
+    found = [ScoredLink(0, 0, 0.9), ScoredLink(2, 1, 0.4), ScoredLink(1, 2, 0.5)]
+    # 3 source words, 3 target words: the last ones are (2, 2); 2-1 and 1-2 touch them and go
+    assert [(l.src, l.tgt, l.score) for l in link_final_punctuation(found, 3, 3, 0.25)] == [(0, 0, 0.9), (2, 2, 0.25)]

@@ -37,7 +37,7 @@ def test_batched_equals_one_at_a_time_on_sample_and_gold(shared_data):
 
 @pytest.mark.parametrize("measure, step, layer, head", [("weight", "awo", 3, None), ("norm", "awi", 2, 3)])
 def test_batched_equals_one_at_a_time_other_settings(measure, step, layer, head):
-    settings = dict(measure=measure, step=step, layer=layer, head=head)
+    settings = dict(measure=measure, step=step, layers=layer, heads=head or ())
     one_by_one, _ = alignments(sample_pairs(), batch_size=1, chunk_size=1, **settings)
     batched, _ = alignments(sample_pairs(), batch_size=7, **settings)
     assert batched == one_by_one

@@ -127,9 +127,9 @@ def test_panels_show_words_links_and_gold(aligner, sample):
 def test_links_are_the_aligners_own(aligner, sample):
     pairs, _ = sample
     [result] = aligner.align([pairs[1]])
-    drawn = plot.pair_plot(aligner, pairs[1], [aligner.request])
-    assert drawn.links[aligner.request] == result.links
-    assert drawn.matrices[aligner.request].shape == (len(pairs[1].tgt), len(pairs[1].src) + 1)
+    drawn = plot.pair_plot(aligner, pairs[1], aligner.requests)
+    assert drawn.links[aligner.requests[0]] == result.links
+    assert drawn.matrices[aligner.requests[0]].shape == (len(pairs[1].tgt), len(pairs[1].src) + 1)
     assert "layer:1/3" in drawn.caption and "decision:argmax" in drawn.caption and drawn.title == "line 1"
 
 
@@ -140,14 +140,14 @@ def test_pair_plot_refuses_what_it_cannot_draw(aligner):
     with pytest.raises(ConfigError, match="at least one"):
         plot.pair_plot(aligner, pair, [])
     with pytest.raises(InputError, match="nothing to plot") as error:
-        plot.pair_plot(aligner, SentencePair((), ("The",)), [aligner.request], index=4)
+        plot.pair_plot(aligner, SentencePair((), ("The",)), aligner.requests, index=4)
     assert error.value.line == 5
     with pytest.raises(InputError, match="gold link 2-0 .* out of range"):
-        plot.pair_plot(aligner, pair, [aligner.request], parse_gold("3-1"))
+        plot.pair_plot(aligner, pair, aligner.requests, parse_gold("3-1"))
 
 
 def test_word_without_pieces_and_long_words_still_draw(aligner, tmp_path):
-    drawn = plot.pair_plot(aligner, SentencePair(("Donaudampfschifffahrtsgesellschaftskapitän",), ("Hi",)), [aligner.request])
+    drawn = plot.pair_plot(aligner, SentencePair(("Donaudampfschifffahrtsgesellschaftskapitän",), ("Hi",)), aligner.requests)
     figure = plot.alignment_figure(drawn)
     labels = [t.get_text() for ax in figure.get_axes() if ax.images for t in ax.get_xticklabels()]
     assert labels[0].endswith("…") and len(labels[0]) == plot.MAX_LABEL
