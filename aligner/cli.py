@@ -383,17 +383,24 @@ def score(gold, hyp, src, tgt, gold_zero_based, reverse_gold, drop_invalid, as_j
 @run_options
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write OUTPUT.md and OUTPUT.json (e.g. eval/results/deen).")
 @click.option("--overwrite", is_flag=True, help="Replace existing OUTPUT.md / OUTPUT.json.")
+@click.option("--plot", "curve", is_flag=True, help="Also draw AER against layer to OUTPUT.png and show it in OUTPUT.md (needs matplotlib).")
 @handle_errors
-def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrite, **settings) -> None:
+def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrite, curve, **settings) -> None:
     """AER of every decoder layer (and head) x {weight, norm} x {awo, awi} on a gold set."""
     from .config import AlignConfig
     from .io import read_gold, read_parallel
     from .pipeline import Aligner
     from .sweep import run_sweep
 
-    targets = [] if output is None else [output.with_suffix(".md"), output.with_suffix(".json")]
+    if curve and output is None:
+        raise click.UsageError("--plot writes OUTPUT.png and needs -o OUTPUT")
+    targets = [] if output is None else [output.with_suffix(suffix) for suffix in (".md", ".json") + ((".png",) if curve else ())]
     for target in targets:
         check_output(str(target), overwrite)
+    if curve:
+        from .plot import require_matplotlib
+
+        require_matplotlib()
     aligner = Aligner(AlignConfig(**settings))
     golds = read_gold(gold, not gold_zero_based, reverse_gold)
     result = run_sweep(aligner, read_parallel(src, tgt), golds, per_head=heads)
@@ -401,10 +408,13 @@ def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrit
     click.echo(result.signature, err=True)
     if targets:
         output.parent.mkdir(parents=True, exist_ok=True)
-        targets[0].write_text(result.markdown(), encoding="utf-8")
+        image = None
+        if curve:
+            from .plot import save_figure, sweep_figure
+
+            image = save_figure(sweep_figure(result), targets[2]).name
+        targets[0].write_text(result.markdown(image), encoding="utf-8")
         targets[1].write_text(result.to_json() + "\n", encoding="utf-8")
-
-
 
 
 @main.command(context_settings=CONTEXT)

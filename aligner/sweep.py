@@ -64,8 +64,11 @@ class SweepResult:
             lines.append(f"| L{layer} | " + " | ".join(f"{cells[h].aer * 100:.1f}" for h in heads) + " |")
         return "\n".join(lines)
 
-    def markdown(self) -> str:
-        parts = [f"AER (%) on {self.pairs} sentence pairs, argmax per target word; lower is better.", "", self.layer_table()]
+    def markdown(self, image: Optional[str] = None) -> str:
+        """The report; ``image`` names an AER-vs-layer picture beside it to show under the table."""
+        parts = [f"AER (%) on {self.pairs} sentence pairs; lower is better.", "", self.layer_table()]
+        if image:
+            parts += ["", f"![AER against decoder layer]({image})"]
         for step in STEPS:
             for measure in MEASURES:
                 table = self.head_table(step, measure)

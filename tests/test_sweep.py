@@ -50,3 +50,12 @@ def test_sweep_cli_writes_markdown_and_json(tmp_path):
     assert "layer:all/3" in prefix.with_suffix(".md").read_text()
     again = CliRunner().invoke(main, ["sweep", "--src", SRC, "--tgt", TGT, "--gold", GOLD, "-o", str(prefix)])
     assert again.exit_code == 1 and "refusing to overwrite" in again.stderr
+
+
+def test_sweep_plot_adds_curve_to_report(tmp_path):
+    prefix = tmp_path / "toy"
+    result = CliRunner().invoke(main, ["sweep", "--src", SRC, "--tgt", TGT, "--gold", GOLD, "--no-heads", "-o", str(prefix), "--plot", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    image = prefix.with_suffix(".png")
+    assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.stat().st_size > 5000
+    assert "![AER against decoder layer](toy.png)" in prefix.with_suffix(".md").read_text()
