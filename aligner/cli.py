@@ -151,6 +151,7 @@ input_options = options(
 @click.option("--step", type=click.Choice(STEPS), default="awi", show_default=True, help="Row where the target word is the decoder input (awi) or is predicted (awo).")
 @decision_options
 @click.option("--scores", is_flag=True, help="Write i-j:score, the link's share of its row (4 decimals).")
+@click.option("--preset", "preset_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Settings chosen by 'aligner sweep --select'; options given here override them.")
 @click.option("--reverse-path", type=PathArg, help="A target-to-source model (checkpoint or bundle) run on the swapped pairs; its links are symmetrized with --path's.")
 @click.option("--symmetrize", type=click.Choice(SYMMETRIZATIONS), default="grow-diag-final-and", show_default=True, help="How forward and reverse links combine (with --reverse-path).")
 @click.option("--skip-long", is_flag=True, help="Write an empty line for pairs longer than the model's positions instead of failing.")
@@ -159,7 +160,8 @@ input_options = options(
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, signature or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary and signature as JSON (stderr).")
 @handle_errors
-def align(src, tgt, bitext, output, overwrite, resume, scores, quiet, as_json, **settings) -> None:
+@click.pass_context
+def align(context, src, tgt, bitext, output, overwrite, resume, scores, quiet, as_json, preset_file, **settings) -> None:
     """Align sentence pairs and write Pharaoh 'i-j' lines (0-based, source first).
 
     With -o, a manifest (OUTPUT.manifest.json: input hashes, settings) is written beside the
@@ -177,6 +179,8 @@ def align(src, tgt, bitext, output, overwrite, resume, scores, quiet, as_json, *
         raise click.UsageError("--resume and --overwrite exclude each other")
     if resume and output in (None, "-"):
         raise click.UsageError("--resume needs an output file (-o)")
+    if preset_file is not None:
+        settings = _with_preset(context, settings, preset_file)
     config = AlignConfig(**settings)
     check_output(output, overwrite or resume)
     pairs, inputs = _pairs(src, tgt, bitext)
@@ -232,6 +236,18 @@ def _prepare_output(output: str, resume: bool, scores: bool, aligner, inputs: li
         return cut_to_restart_point(path, manifest.lines, config.chunk_size)
     write_manifest(path, manifest)
     return 0
+
+
+def _with_preset(context: click.Context, settings: dict, preset_file: Path) -> dict:
+    """The preset's settings where the command line left an option at its default."""
+    from .select import read_preset
+
+    name, preset = read_preset(preset_file)
+    chosen = dict(settings, preset=name)
+    for key, value in preset.items():
+        if context.get_parameter_source(key) in (None, click.core.ParameterSource.DEFAULT):
+            chosen[key] = value
+    return chosen
 
 
 def _run_manifest(aligner, scores: bool, inputs: list[str]):
@@ -384,8 +400,14 @@ def score(gold, hyp, src, tgt, gold_zero_based, reverse_gold, drop_invalid, as_j
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write OUTPUT.md and OUTPUT.json (e.g. eval/results/deen).")
 @click.option("--overwrite", is_flag=True, help="Replace existing OUTPUT.md / OUTPUT.json.")
 @click.option("--plot", "curve", is_flag=True, help="Also draw AER against layer to OUTPUT.png and show it in OUTPUT.md (needs matplotlib).")
+@click.option("--select", "select_on_dev", is_flag=True, help="Choose layers, measure, step and decision on a dev set; report the choice on this set; write OUTPUT.preset.json.")
+@click.option("--dev-src", type=InputFile, help="Dev source text. [default: deen_bicici100 under $ALIGNER_DATA]")
+@click.option("--dev-tgt", type=InputFile, help="Dev target text.")
+@click.option("--dev-gold", type=InputFile, help="Dev gold links (out-of-range links are dropped and counted).")
+@click.option("--dev-gold-one-based/--dev-gold-zero-based", default=False, show_default=True, help="Index base of --dev-gold (deen_bicici100 is 0-based).")
+@click.option("--dev", "dev_pairs", type=click.IntRange(min=1), help="Use the first N pairs of this gold set as the dev set instead (they stay in the test report).")
 @handle_errors
-def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrite, curve, **settings) -> None:
+def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrite, curve, select_on_dev, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs, **settings) -> None:
     """AER of every decoder layer (and head) x {weight, norm} x {awo, awi} on a gold set."""
     from .config import AlignConfig
     from .io import read_gold, read_parallel
@@ -394,7 +416,11 @@ def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrit
 
     if curve and output is None:
         raise click.UsageError("--plot writes OUTPUT.png and needs -o OUTPUT")
+    if select_on_dev and output is None:
+        raise click.UsageError("--select writes OUTPUT.preset.json and needs -o OUTPUT")
     targets = [] if output is None else [output.with_suffix(suffix) for suffix in (".md", ".json") + ((".png",) if curve else ())]
+    if select_on_dev:
+        targets.append(output.with_suffix(".preset.json"))
     for target in targets:
         check_output(str(target), overwrite)
     if curve:
@@ -413,8 +439,36 @@ def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrit
             from .plot import save_figure, sweep_figure
 
             image = save_figure(sweep_figure(result), targets[2]).name
-        targets[0].write_text(result.markdown(image), encoding="utf-8")
+        report = result.markdown(image)
+        if select_on_dev:
+            selection_text, preset = _select_on_dev(aligner, src, tgt, gold, gold_zero_based, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs, output.name)
+            report += "\n## Settings chosen on the dev set\n\n" + selection_text
+            targets[-1].write_text(json.dumps(preset, indent=1) + "\n", encoding="utf-8")
+            click.echo(selection_text.splitlines()[0], err=True)
+        targets[0].write_text(report, encoding="utf-8")
         targets[1].write_text(result.to_json() + "\n", encoding="utf-8")
+
+
+def _select_on_dev(aligner, src, tgt, gold, gold_zero_based, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs, name) -> tuple[str, dict]:
+    from .select import GoldSet, candidate_grid, load_gold_set, score_candidates, select, selection_report
+
+    test = load_gold_set(src, tgt, gold, not gold_zero_based)
+    if dev_pairs is not None:
+        dev = GoldSet(test.pairs[:dev_pairs], test.golds[:dev_pairs], 0, f"first {dev_pairs} pairs of {Path(gold).name}")
+    else:
+        if dev_gold is None:
+            folder = Path(os.environ.get("ALIGNER_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "gold" / "deen_bicici100"
+            dev_src, dev_tgt, dev_gold, dev_gold_one_based = str(folder / "test.de"), str(folder / "test.en"), str(folder / "de-en.wa"), False
+            if not Path(dev_gold).is_file():
+                raise InputError("no dev set: give --dev-src/--dev-tgt/--dev-gold or --dev N (the default deen_bicici100 is not here)", dev_gold)
+        if None in (dev_src, dev_tgt):
+            raise click.UsageError("--dev-gold needs --dev-src and --dev-tgt")
+        dev = load_gold_set(dev_src, dev_tgt, dev_gold, dev_gold_one_based, drop_invalid=True)
+    candidates = candidate_grid(aligner.model.spec.decoder_layers)
+    selection = select(score_candidates(aligner, dev.pairs, dev.golds, candidates))
+    reported = [candidate for candidate, _ in selection.ranking[:10]]
+    test_counts = score_candidates(aligner, test.pairs, test.golds, reported)
+    return selection_report(selection, dev, test, test_counts), selection.preset(name, dev.description, aligner.signature)
 
 
 @main.command(context_settings=CONTEXT)

@@ -70,6 +70,7 @@ class AlignConfig:
     reverse_path: Optional[Path] = None
     symmetrize: str = "grow-diag-final-and"
     skip_long: bool = False  # pairs longer than the model's positions: empty line instead of an error
+    preset: Optional[str] = None  # name of the preset file the settings came from, for the signature
     # execution
     batch_size: int = 32
     max_tokens: Optional[int] = None  # padded tokens per batch, on top of batch_size
@@ -142,7 +143,10 @@ class AlignConfig:
             "dtype": DTYPES[self.dtype],
             "version": __version__,
         }
+        if self.preset:
+            parts["preset"] = self.preset
         parts.update(overrides or {})
+        parts["version"] = parts.pop("version")
         return "|".join(f"{key}:{value}" for key, value in parts.items())
 
 

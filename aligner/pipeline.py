@@ -5,6 +5,7 @@ This module ties the pure steps together; it reads no files and prints nothing.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 from dataclasses import dataclass, field, replace
@@ -196,6 +197,13 @@ class Aligner:
                     f"{embedding.num_embeddings} rows: not the dictionary this model was trained with",
                     f"dict.{lang}.txt",
                 )
+
+    def with_settings(self, **changes) -> "Aligner":
+        """The same model with other alignment settings (decisions, layers): no reloading."""
+        clone = copy.copy(self)
+        clone.config = replace(self.config, **changes)
+        clone.stats = RunStats()
+        return clone
 
     @property
     def requests(self) -> list[ScoreRequest]:

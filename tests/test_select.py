@@ -1,0 +1,66 @@
+"""Choosing settings on a dev set, presets, and --preset."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from aligner.cli import main
+from aligner.metrics import AlignmentCounts
+from aligner.select import Candidate, candidate_grid, read_preset, select
+
+from .conftest import SAMPLE
+
+SRC, TGT, GOLD = str(SAMPLE / "sample.de"), str(SAMPLE / "sample.en"), str(SAMPLE / "sample.talp")
+
+
+def test_select_lowest_dev_aer_ties_to_grid_order():
+    a, b, c = (Candidate((layer,), "norm", "awi", "argmax") for layer in (1, 2, 3))
+    # AER: a = 1 - 2/4 = 0.5, b = 1 - 6/8 = 0.25, c = 0.25 too; b comes first in the grid
+    counts = {
+        a: AlignmentCounts(hypothesis=2, sure=2, possible=2, hit_sure=1, hit_possible=1),
+        b: AlignmentCounts(hypothesis=4, sure=4, possible=4, hit_sure=3, hit_possible=3),
+        c: AlignmentCounts(hypothesis=4, sure=4, possible=4, hit_sure=3, hit_possible=3),
+    }
+    selection = select(counts)
+    assert selection.chosen == b and selection.dev_aer == 0.25
+    assert [candidate for candidate, _ in selection.ranking] == [b, c, a]
+
+
+def test_grid_covers_layers_pairs_measures_steps_decisions():
+    grid = candidate_grid(3)
+    assert {c.layers for c in grid} == {(1,), (2,), (3,), (1, 2), (2, 3)}
+    assert {c.decision for c in grid} == {"argmax", "argmax-both", "argmax-source", "threshold"}
+    assert len(grid) == len(set(grid))
+
+
+def test_select_writes_preset_that_align_reads(tmp_path):
+    prefix = tmp_path / "toy"
+    result = CliRunner().invoke(
+        main, ["sweep", "--src", SRC, "--tgt", TGT, "--gold", GOLD, "--no-heads", "--select", "--dev", "8", "-o", str(prefix), "--device", "cpu"]
+    )
+    assert result.exit_code == 0, result.output
+    name, settings = read_preset(prefix.with_suffix(".preset.json"))
+    assert name == "toy" and "Settings chosen on the dev set" in prefix.with_suffix(".md").read_text()
+
+    explicit = ["--layer", "-".join(map(str, (settings["layers"][0], settings["layers"][-1]))), "--measure", settings["measure"],
+                "--step", settings["step"], "--decision", settings["decision"], "--threshold", str(settings["threshold"]),
+                "--normalize", settings["normalize"], "--eos-null" if settings["eos_null"] else "--no-eos-null",
+                "--final-punct" if settings["final_punct"] else "--no-final-punct"]
+    common = ["align", "--src", SRC, "--tgt", TGT, "--device", "cpu", "--scores"]
+    by_preset = CliRunner().invoke(main, [*common, "--preset", str(prefix.with_suffix(".preset.json"))])
+    by_hand = CliRunner().invoke(main, [*common, *explicit])
+    assert by_preset.exit_code == by_hand.exit_code == 0
+    assert by_preset.stdout == by_hand.stdout
+    assert "|preset:toy|version:" in by_preset.stderr
+
+    overridden = CliRunner().invoke(main, [*common, "--preset", str(prefix.with_suffix(".preset.json")), "--decision", "argmax-source"])
+    assert "decision:argmax-source" in overridden.stderr
+
+
+def test_bad_preset_names_file(tmp_path):
+    preset = tmp_path / "p.json"
+    preset.write_text(json.dumps({"name": "x", "settings": {"layer_count": 3}}))
+    result = CliRunner().invoke(main, ["align", "--preset", str(preset)], input="a ||| b\n")
+    assert result.exit_code == 1 and f"{preset}: unknown settings in preset: layer_count" in result.stderr
