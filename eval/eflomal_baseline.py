@@ -195,9 +195,17 @@ def check_orientation(src: list[str], tgt: list[str], links: list[str], directio
         repeated += len(functional) - len(set(functional))
         other_repeated += len(other) - len(set(other))
     if out_of_range or repeated:
-        sys.exit(f"error: {direction} links are not source-first and functional: {out_of_range} out of range, {repeated} repeated")
+        sys.exit(
+            f"error: {direction} links are not source-first and functional: "
+            f"{out_of_range} out of range, {repeated} repeated"
+        )
     # other_repeated > 0 shows the check can tell the sides apart (many-to-one links exist).
-    return {"links": total, "out_of_range": out_of_range, "repeated_functional_side": repeated, "repeated_other_side": other_repeated}
+    return {
+        "links": total,
+        "out_of_range": out_of_range,
+        "repeated_functional_side": repeated,
+        "repeated_other_side": other_repeated,
+    }
 
 
 # ---------------------------------------------------------------- symmetrizing and scoring
@@ -220,7 +228,8 @@ def run(command: list[str]) -> str:
 
 
 def symmetrize(forward: Path, reverse: Path, method: str, output: Path) -> list[str]:
-    command = [aligner_command(), "symmetrize", "--forward", str(forward), "--reverse", str(reverse), "--method", method, "-o", str(output), "--overwrite"]
+    command = [aligner_command(), "symmetrize", "--forward", str(forward), "--reverse", str(reverse)]
+    command += ["--method", method, "-o", str(output), "--overwrite"]
     run(command)
     return command
 
@@ -259,7 +268,8 @@ def markdown(report: dict) -> str:
     ]
     for name, rows in report["scores"].items():
         for method, result in rows.items():
-            lines.append(f"| {name} | {method} | {percent(result['aer'])} | {percent(result['precision'])} | {percent(result['recall'])} |")
+            cells = [name, method, percent(result["aer"]), percent(result["precision"]), percent(result["recall"])]
+            lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
         f"Options: model {o['model']} (IBM1+HMM+fertility), {o['n_samplers']} samplers, null prior {o['null_prior']}, "
@@ -298,15 +308,19 @@ def markdown(report: dict) -> str:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("ALIGNER_DATA", "/work/shared/data")), help="data root (ALIGNER_DATA)")
+    data = Path(os.environ.get("ALIGNER_DATA", "/work/shared/data"))
+    parser.add_argument("--data", type=Path, default=data, help="data root (ALIGNER_DATA)")
     parser.add_argument("--state", type=Path, default=Path.home() / ".cache/aligner/train/deen", help="prepare_data.py --out")
-    parser.add_argument("--work", type=Path, default=Path.home() / ".cache/aligner/eflomal", help="where corpus and link files go")
+    parser.add_argument("--work", type=Path, default=Path.home() / ".cache/aligner/eflomal", help="corpus and link files")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "eflomal", help="writes OUT.md and OUT.json")
     parser.add_argument("--model", type=int, default=3, help="1 IBM1, 2 +HMM, 3 +fertility")
     parser.add_argument("--n-samplers", type=int, default=3)
     parser.add_argument("--rel-iterations", type=float, default=1.0)
     parser.add_argument("--null-prior", type=float, default=0.2)
-    parser.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS for the eflomal binary (it runs both directions and all samplers in parallel otherwise)")
+    parser.add_argument(
+        "--threads", type=int, default=1,
+        help="OMP_NUM_THREADS for the eflomal binary (otherwise it runs both directions and all samplers in parallel)",
+    )
     parser.add_argument("--reuse", action="store_true", help="keep existing link files in --work; only symmetrize and score")
     parser.add_argument("--verbose", action="store_true", help="let eflomal print its progress")
     parser.add_argument("--train-limit", type=int, help="use only the first N training pairs (smoke tests; not a baseline)")
@@ -325,7 +339,8 @@ def main() -> None:
     golds = gold_sets(args.data)
     work = args.work / "deen"
     train = {lang: training_text(args.state, lang)[: args.train_limit] for lang in ("de", "en")}
-    gold_text = {g.name: ([eflomal_line(x) for x in read_lines(g.src)], [eflomal_line(x) for x in read_lines(g.tgt)]) for g in golds}
+    gold_text = {g.name: ([eflomal_line(x) for x in read_lines(g.src)], [eflomal_line(x) for x in read_lines(g.tgt)])
+                 for g in golds}
     src_lines = [eflomal_line(x) for x in train["de"]]
     tgt_lines = [eflomal_line(x) for x in train["en"]]
     offsets = {}
@@ -336,7 +351,8 @@ def main() -> None:
 
     corpus_src, corpus_tgt = work / "corpus.de", work / "corpus.en"
     forward_all, reverse_all = work / "all.forward.align", work / "all.reverse.align"
-    options = {"model": args.model, "n_samplers": args.n_samplers, "rel_iterations": args.rel_iterations, "null_prior": args.null_prior}
+    options = {"model": args.model, "n_samplers": args.n_samplers, "rel_iterations": args.rel_iterations,
+               "null_prior": args.null_prior}
     reused = args.reuse and forward_all.is_file() and reverse_all.is_file()
     if reused:
         previous = json.loads((work / "eflomal_run.json").read_text())
@@ -375,7 +391,8 @@ def main() -> None:
             scores[g.name][method] = result
 
     report = {
-        "description": "eflomal trained on the NMT training corpus (prepare_data.py tok/train) plus the gold sets' text without links; symmetrized and scored with aligner",
+        "description": "eflomal trained on the NMT training corpus (prepare_data.py tok/train) plus the gold sets' text "
+                       "without links; symmetrized and scored with aligner",
         "command": this_command(),
         "links_command": links_command,  # the run that trained eflomal (differs with --reuse)
         "eflomal": {
@@ -404,7 +421,8 @@ def main() -> None:
     args.out.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
     for name, rows in scores.items():
         for method, result in rows.items():
-            print(f"{name:15s} {method:20s} AER {percent(result['aer'])}  P {percent(result['precision'])}  R {percent(result['recall'])}")
+            scores_text = f"AER {percent(result['aer'])}  P {percent(result['precision'])}  R {percent(result['recall'])}"
+            print(f"{name:15s} {method:20s} {scores_text}")
 
 
 if __name__ == "__main__":

@@ -180,7 +180,12 @@ def evaluate(path: Path, args: argparse.Namespace, pairs, golds) -> dict[str, An
         cell["aer"].append(round(row.aer, 5))
         cell["precision"].append(round(row.precision, 5))
         cell["recall"].append(round(row.recall, 5))
-    return {"sha256": aligner.info.sha256, "signature": result.signature, "layers": aligner.model.spec.decoder_layers, "sweep": table}
+    return {
+        "sha256": aligner.info.sha256,
+        "signature": result.signature,
+        "layers": aligner.model.spec.decoder_layers,
+        "sweep": table,
+    }
 
 
 # ---------------------------------------------------------------- results files
@@ -227,7 +232,8 @@ def markdown(results: dict[str, Any]) -> str:
             cells.append(f"L{layer}: {pct(aer)}")
         cells += [pct(a) for a in sweep["awi"]["norm"]["aer"]]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Valid loss / ppl: fairseq's label-smoothed loss and 2^nll_loss on the 1,500 validation pairs (base 2), from train.log or the checkpoint."]
+    lines += ["", "Valid loss / ppl: fairseq's label-smoothed loss and 2^nll_loss (base 2) on the validation pairs, "
+              "from train.log or the checkpoint."]
     if entries:
         lines += ["", f"`{entries[-1]['signature']}`"]
     return "\n".join(lines) + "\n"
@@ -268,7 +274,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tgt", type=Path, default=data / "gold/deen_bicici100/test.en")
     parser.add_argument("--gold", type=Path, default=data / "gold/deen_bicici100/de-en.wa")
     parser.add_argument("--gold-one-based", action="store_true", help="gold indices start at 1 (deen_bicici100's are 0-based)")
-    parser.add_argument("--results", type=Path, default=HERE / "results/deen-training-curve.json", help="JSON to append to; the .md beside it is rewritten")
+    parser.add_argument("--results", type=Path, default=HERE / "results/deen-training-curve.json",
+                        help="JSON to append to; the .md beside it is rewritten")
     parser.add_argument("--min-age", type=float, default=60.0, help="skip checkpoints modified less than this many seconds ago")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the training job needs the other core)")
@@ -285,7 +292,8 @@ def main() -> None:
     results = read_results(args.results)
     done = {e["num_updates"] for e in results["entries"]}
     pairs, golds, dropped = load_dev_set(args.src, args.tgt, args.gold, not args.gold_one_based)
-    results["dev_set"] = {"name": args.gold.parent.name, "gold": str(args.gold), "pairs": len(pairs), "dropped_gold_links": dropped}
+    results["dev_set"] = {"name": args.gold.parent.name, "gold": str(args.gold), "pairs": len(pairs),
+                          "dropped_gold_links": dropped}
     from_log = log_validation(args.save_dir)
     new = 0
     for candidate in find_candidates(args.save_dir, args.min_age):
@@ -316,7 +324,8 @@ def main() -> None:
         write_results(args.results, results)  # after each checkpoint: a long backlog survives interruption
         new += 1
         best = best_layer(measured["sweep"]["awi"]["norm"]["aer"])
-        print(f"{candidate.path.name}: {meta['num_updates']} updates, AWI norm best L{best[0]} AER {pct(best[1])}, {entry['wall_time_s']} s")
+        print(f"{candidate.path.name}: {meta['num_updates']} updates, AWI norm best L{best[0]} AER {pct(best[1])}, "
+              f"{entry['wall_time_s']} s")
     if new == 0:
         if args.results.is_file():
             write_results(args.results, results)  # refresh the markdown (e.g. after a format change)
