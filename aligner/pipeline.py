@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import itertools
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
 
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .batching import token_batches
-from .checkpoint import CheckpointInfo, load_model
+from .checkpoint import load_model
 from .config import AlignConfig
 from .decisions import candidate_shares, decide, is_punctuation, link_final_punctuation
 from .errors import AlignerError, ConfigError, InputError, ResourceError

@@ -53,7 +53,7 @@ def score_files(config: ScoreConfig) -> AERResult:
             )
         checked_golds = []
         for number, (gold, src_len, tgt_len) in enumerate(zip(golds, lengths, tgt_lengths), start=1):
-            sure, dropped_sure = check_link_range(sorted(gold.sure), src_len, tgt_len, config.gold, number, config.drop_invalid)
+            sure, _ = check_link_range(sorted(gold.sure), src_len, tgt_len, config.gold, number, config.drop_invalid)
             possible, _ = check_link_range(sorted(gold.possible), src_len, tgt_len, config.gold, number, config.drop_invalid)
             dropped += len(gold.possible) - len(possible)
             checked_golds.append(type(gold)(frozenset(sure), frozenset(possible)))

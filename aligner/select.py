@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Sequence
 
 from . import __version__
 from .config import AlignConfig
 from .errors import InputError
 from .io import GoldLinks, SentencePair
-from .metrics import AlignmentCounts, count_links, scores_from_counts
+from .metrics import AlignmentCounts, scores_from_counts
 from .pipeline import Aligner, ScoreRequest
+from .sweep import corpus_counts
 
 THRESHOLDS = (0.1, 0.2, 0.3, 0.5)
 
@@ -64,24 +65,15 @@ def score_candidates(
     aligner: Aligner, pairs: Iterable[SentencePair], golds: Sequence[GoldLinks], candidates: Sequence[Candidate]
 ) -> dict[Candidate, AlignmentCounts]:
     """Corpus counts of every candidate, from one forward pass per batch."""
-    encoded = [aligner.encode(index, pair) for index, pair in enumerate(pairs)]
-    if len(encoded) != len(golds):
-        raise InputError(f"{len(encoded)} sentence pairs but {len(golds)} gold lines")
     requests = sorted({ScoreRequest(layer - 1, None, c.measure, c.step) for c in candidates for layer in c.layers},
                       key=lambda r: (r.layer, r.measure, r.step))
     deciders = {c: aligner.with_settings(**_decision_settings(c)) for c in candidates}
-    totals = {candidate: AlignmentCounts() for candidate in candidates}
-    for pair in encoded:
-        if not pair.runnable:
-            for candidate in candidates:
-                totals[candidate] = totals[candidate] + count_links([], golds[pair.index])
-    for batch in aligner.batches([pair for pair in encoded if pair.runnable]):
-        for pair, matrices in zip(batch, aligner.word_scores(batch, requests)):
-            for candidate in candidates:
-                matrix = sum(matrices[ScoreRequest(layer - 1, None, candidate.measure, candidate.step)] for layer in candidate.layers)
-                links = deciders[candidate].links(matrix / len(candidate.layers), pair)
-                totals[candidate] = totals[candidate] + count_links([(l.src, l.tgt) for l in links], golds[pair.index])
-    return totals
+
+    def links_of(candidate: Candidate, matrices, pair):
+        layers = [matrices[ScoreRequest(layer - 1, None, candidate.measure, candidate.step)] for layer in candidate.layers]
+        return deciders[candidate].links(sum(layers) / len(layers), pair)
+
+    return corpus_counts(aligner, pairs, golds, requests, candidates, links_of)
 
 
 def _decision_settings(candidate: Candidate) -> dict:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Iterable, Optional, Sequence
+from typing import Callable, Hashable, Iterable, Optional, Sequence, TypeVar
+
+import numpy as np
 
 from .config import STEPS
 from .errors import InputError
-from .io import GoldLinks, SentencePair
+from .io import GoldLinks, ScoredLink, SentencePair
 from .measures import MEASURES
 from .metrics import AlignmentCounts, count_links, scores_from_counts
-from .pipeline import Aligner, ScoreRequest
+from .pipeline import Aligner, EncodedPair, ScoreRequest
 
 
 @dataclass(frozen=True)
@@ -89,25 +91,44 @@ def sweep_requests(decoder_layers: int, heads: int, per_head: bool) -> list[Scor
     ]
 
 
+Setting = TypeVar("Setting", bound=Hashable)
+
+
+def corpus_counts(
+    aligner: Aligner,
+    pairs: Iterable[SentencePair],
+    golds: Sequence[GoldLinks],
+    requests: Sequence[ScoreRequest],
+    settings: Sequence[Setting],
+    links_of: Callable[[Setting, dict[ScoreRequest, np.ndarray], EncodedPair], list[ScoredLink]],
+) -> dict[Setting, AlignmentCounts]:
+    """Corpus counts of each setting, whose links ``links_of`` draws from one pair's matrices.
+
+    All settings share one forward pass per batch; a pair with an empty side counts as no links.
+    """
+    encoded = [aligner.encode(index, pair) for index, pair in enumerate(pairs)]
+    if len(encoded) != len(golds):
+        raise InputError(f"{len(encoded)} sentence pairs but {len(golds)} gold lines")
+    totals = {setting: AlignmentCounts() for setting in settings}
+    for pair in encoded:
+        if not pair.runnable:
+            for setting in settings:
+                totals[setting] = totals[setting] + count_links([], golds[pair.index])
+    for batch in aligner.batches([p for p in encoded if p.runnable]):
+        for pair, matrices in zip(batch, aligner.word_scores(batch, requests)):
+            for setting in settings:
+                links = links_of(setting, matrices, pair)
+                totals[setting] = totals[setting] + count_links([(l.src, l.tgt) for l in links], golds[pair.index])
+    return totals
+
+
 def run_sweep(
     aligner: Aligner, pairs: Iterable[SentencePair], golds: Sequence[GoldLinks], per_head: bool = True
 ) -> SweepResult:
     """Corpus-level AER of every request, with the aligner's merges and decision."""
     spec = aligner.model.spec
     requests = sweep_requests(spec.decoder_layers, spec.decoder_attention_heads, per_head)
-    totals = {request: AlignmentCounts() for request in requests}
-    encoded = [aligner.encode(index, pair) for index, pair in enumerate(pairs)]
-    if len(encoded) != len(golds):
-        raise InputError(f"{len(encoded)} sentence pairs but {len(golds)} gold lines")
-    for pair in encoded:
-        if not pair.runnable:
-            for request in requests:
-                totals[request] = totals[request] + count_links([], golds[pair.index])
-    for batch in aligner.batches([p for p in encoded if p.runnable]):
-        for pair, matrices in zip(batch, aligner.word_scores(batch, requests)):
-            for request, matrix in matrices.items():
-                links = aligner.links(matrix, pair)
-                totals[request] = totals[request] + count_links([(l.src, l.tgt) for l in links], golds[pair.index])
+    totals = corpus_counts(aligner, pairs, golds, requests, requests, lambda request, matrices, pair: aligner.links(matrices[request], pair))
     rows = []
     for request, counts in totals.items():
         aer, precision, recall, f1 = scores_from_counts(counts)
@@ -116,4 +137,4 @@ def run_sweep(
     signature = aligner.signature_with(
         layer=f"all/{spec.decoder_layers}", head="all+each" if per_head else "all", measure="all", step="all"
     )
-    return SweepResult(rows, len(encoded), signature)
+    return SweepResult(rows, len(golds), signature)
