@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo fixtures docs-image prepare-data train-deen train-ende export-latest bench clean
+.PHONY: venv test demo fixtures docs-image prepare-data train-deen train-ende export-latest bench eflomal-baseline track-deen clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,14 @@ export-latest: $(STAMP)
 bench: export-latest
 	$(PY) eval/bench.py --model $(LATEST) --src $(STATE)/tok/test.de --tgt $(STATE)/tok/test.en \
 		--pairs 2000 --out eval/results/bench.md
+
+# eflomal on the NMT training corpus + the gold text, scored on both de-en gold sets (eval/results/eflomal.md); ~5 min, 1 thread.
+eflomal-baseline: $(STAMP)
+	$(PY) eval/eflomal_baseline.py --state $(STATE)
+
+# Dev-set (deen_bicici100) AER of every de->en checkpoint not yet measured (eval/results/deen-training-curve.md).
+track-deen: $(STAMP)
+	$(PY) eval/track_checkpoints.py --save-dir $(STATE)/ckpt_de_en --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model
 
 clean:
 	rm -rf build .pytest_cache

@@ -124,6 +124,23 @@ class MultiheadAttention(nn.Module):
         batch, time, _ = x.shape
         return x.view(batch, time, self.num_heads, self.head_dim).transpose(1, 2)
 
+    def weights(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        key_padding_mask: Optional[torch.Tensor] = None,
+        attn_mask: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        """Float32 attention weights (batch, heads, target, source), softmax in float32 as fairseq."""
+        q = self._split_heads(self.q_proj(query) * self.scaling)
+        k = self._split_heads(self.k_proj(key))
+        logits = torch.matmul(q, k.transpose(-1, -2))
+        if attn_mask is not None:
+            logits = logits + attn_mask
+        if key_padding_mask is not None:
+            logits = logits.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
+        return torch.softmax(logits.float(), dim=-1)
+
     def forward(
         self,
         query: torch.Tensor,
@@ -132,15 +149,8 @@ class MultiheadAttention(nn.Module):
         attn_mask: Optional[torch.Tensor] = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns the output (batch, target, dim) and float32 weights (batch, heads, target, source)."""
-        q = self._split_heads(self.q_proj(query) * self.scaling)
-        k = self._split_heads(self.k_proj(key))
+        alpha = self.weights(query, key, key_padding_mask, attn_mask)
         v = self._split_heads(self.v_proj(key))
-        logits = torch.matmul(q, k.transpose(-1, -2))
-        if attn_mask is not None:
-            logits = logits + attn_mask
-        if key_padding_mask is not None:
-            logits = logits.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
-        alpha = torch.softmax(logits.float(), dim=-1)
         mixed = torch.matmul(alpha.type_as(v), v)
         batch, _, target, _ = mixed.shape
         output = self.out_proj(mixed.transpose(1, 2).reshape(batch, target, -1))
@@ -205,10 +215,19 @@ class DecoderLayer(_FeedForwardMixin, nn.Module):
         encoder_padding_mask: Optional[torch.Tensor],
         causal_mask: torch.Tensor,
         self_padding_mask: Optional[torch.Tensor],
+        weights_only: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(layer output, cross-attention weights); with ``weights_only`` the output is not computed.
+
+        The weights depend only on the layer's input, so the deepest layer a request needs
+        stops there: its cross-attention output and feed-forward block are never run.
+        """
         x = _sublayer(
             x, self.self_attn_layer_norm, self.pre_norm, lambda h: self.self_attn(h, h, self_padding_mask, causal_mask)[0]
         )
+        if weights_only:
+            query = self.encoder_attn_layer_norm(x) if self.pre_norm else x
+            return x, self.encoder_attn.weights(query, encoder_out, encoder_padding_mask)
         alpha: list[torch.Tensor] = []
 
         def cross(h: torch.Tensor) -> torch.Tensor:
@@ -330,14 +349,15 @@ class TransformerModel(nn.Module):
 
         cross: dict[int, CrossAttention] = {}
         last = max(wanted)
+        need_features = layers is None
         for index, layer in enumerate(self.decoder_layers[: last + 1]):
-            x, alpha = layer(x, encoder_out, encoder_mask, causal_mask, self_mask)
+            x, alpha = layer(x, encoder_out, encoder_mask, causal_mask, self_mask, weights_only=index == last and not need_features)
             if index in wanted:
                 values = layer.encoder_attn.value_vectors(encoder_out) if need_values else None
                 cross[index] = CrossAttention(alpha, values)
 
         features = None
-        if last == len(self.decoder_layers) - 1:
+        if need_features:
             if self.decoder_layer_norm is not None:
                 x = self.decoder_layer_norm(x)
             if self.decoder_project_out_dim is not None:

@@ -48,12 +48,12 @@ def child_aligner(args, layer_choice: str) -> dict:
     from aligner.pipeline import Aligner
 
     probe = Aligner(AlignConfig(path=args.model, device="cpu"))
-    layer = probe.model.spec.decoder_layers if layer_choice == "last" else None
-    aligner = Aligner(AlignConfig(path=args.model, device="cpu", layer=layer, max_tokens=args.max_tokens, batch_size=1000))
+    layers = (probe.model.spec.decoder_layers,) if layer_choice == "last" else ()
+    aligner = Aligner(AlignConfig(path=args.model, device="cpu", layers=layers, max_tokens=args.max_tokens, batch_size=1000))
     pairs = load_pairs(args.src, args.tgt, args.pairs)
     started = time.perf_counter()
     links = sum(len(result.links) for result in aligner.align(pairs))
-    return {"seconds": time.perf_counter() - started, "pairs": len(pairs), "links": links, "layer": aligner.config.layer}
+    return {"seconds": time.perf_counter() - started, "pairs": len(pairs), "links": links, "layer": aligner.config.layers[0]}
 
 
 def child_paper(args) -> dict:
@@ -84,7 +84,7 @@ def child_paper(args) -> dict:
             for layer, internals in decoding.cross_attention.items():
                 weighted = internals.alpha.unsqueeze(-1) * internals.values.unsqueeze(2)  # (1, H, T, S, d)
                 per_layer[layer] = (torch.linalg.vector_norm(weighted.sum(dim=1), dim=-1), torch.linalg.vector_norm(weighted, dim=-1))
-            scores = per_layer[aligner.config.layer - 1][0][0]
+            scores = per_layer[aligner.config.layers[0] - 1][0][0]
             rows = select_rows(scores, len(encoded.tgt.ids), "awi")[:, : len(encoded.src.ids) + 1].numpy()
             words = merge_to_words(rows, spans_from_counts(encoded.src.pieces_per_word), spans_from_counts(encoded.tgt.pieces_per_word))
             links += len(argmax_links(np.asarray(words)))
