@@ -8,9 +8,10 @@ Shapes: ``alpha`` is (batch, heads, target, source) attention weights; ``values`
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import torch
+if TYPE_CHECKING:  # torch is imported where it is used, so that the CLI's --help stays fast
+    import torch
 
 MEASURES = ("weight", "norm")
 
@@ -22,6 +23,8 @@ def weight_scores(alpha: torch.Tensor, head: Optional[int] = None) -> torch.Tens
 
 def head_norm_scores(alpha: torch.Tensor, values: torch.Tensor, head: int) -> torch.Tensor:
     """``||alpha^h_ij f^h(x_j)|| = alpha^h_ij ||f^h(x_j)||``, as alpha is a non-negative scalar."""
+    import torch
+
     return alpha[:, head] * torch.linalg.vector_norm(values[:, head], dim=-1).unsqueeze(1)
 
 
@@ -33,6 +36,8 @@ def layer_norm_scores(alpha: torch.Tensor, values: torch.Tensor) -> torch.Tensor
     ``G_hg = <f^h(x_j), f^g(x_j)>``, which costs heads^2 x dim per source token once,
     instead of target x dim per pair of tokens.
     """
+    import torch
+
     gram = torch.einsum("bhsd,bgsd->bshg", values, values)
     squared = torch.einsum("bhts,bshg,bgts->bts", alpha, gram, alpha)
     # Rounding can leave a tiny negative where the true value is 0.

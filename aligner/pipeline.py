@@ -95,7 +95,7 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def select_rows(scores: torch.Tensor, target_pieces: int, step: str) -> torch.Tensor:
+def select_rows(scores: np.ndarray, target_pieces: int, step: str) -> np.ndarray:
     """Rows for the target pieces from a (decoder steps x source) matrix.
 
     Decoder input is ``</s> y1 .. yn``: the step with input ``</s>`` predicts y1. AWO
@@ -144,10 +144,10 @@ def collate(pairs: Sequence[EncodedPair], pad: int, eos: int, device: torch.devi
     return src.to(device), prev.to(device)
 
 
-def word_matrix(scores: torch.Tensor, pair: EncodedPair, step: str, src_merge: str, tgt_merge: str) -> np.ndarray:
+def word_matrix(scores: np.ndarray, pair: EncodedPair, step: str, src_merge: str, tgt_merge: str) -> np.ndarray:
     """One pair's (target words x source words + ``</s>``) matrix from its batch row."""
     rows = select_rows(scores, len(pair.tgt.ids), step)
-    piece_matrix = rows[:, : len(pair.src.ids) + 1].cpu().numpy()
+    piece_matrix = rows[:, : len(pair.src.ids) + 1]
     return merge_to_words(
         piece_matrix,
         spans_from_counts(pair.src.pieces_per_word),
@@ -191,11 +191,10 @@ class Aligner:
             ("target", self.resources.target_dictionary, self.model.decoder_embed_tokens),
         ):
             if len(dictionary) != embedding.num_embeddings:
-                lang = self.resources.source_lang if side == "source" else self.resources.target_lang
                 raise ResourceError(
                     f"{side} dictionary has {len(dictionary)} symbols but the checkpoint's {side} embedding has "
                     f"{embedding.num_embeddings} rows: not the dictionary this model was trained with",
-                    f"dict.{lang}.txt",
+                    self.resources.dictionary_paths[0 if side == "source" else 1],
                 )
 
     def with_settings(self, **changes) -> "Aligner":
@@ -270,7 +269,8 @@ class Aligner:
         """Word-level matrices (target words x source words + ``</s>``) of non-empty pairs, per request."""
         dictionary = self.resources.target_dictionary
         src, prev = collate(pairs, dictionary.pad, dictionary.eos, self.device)
-        batch_scores = piece_scores(self.model, src, prev, requests)
+        # One device-to-host copy per request and batch, not one per pair.
+        batch_scores = {request: scores.cpu().numpy() for request, scores in piece_scores(self.model, src, prev, requests).items()}
         config = self.config
         return [
             {

@@ -72,6 +72,7 @@ class ModelResources:
     target_lang: str
     source_dictionary: Dictionary
     target_dictionary: Dictionary
+    dictionary_paths: tuple[Path, Path]
     preprocessor: Preprocessor
     subword_path: Optional[Path]
     name: str
@@ -155,6 +156,7 @@ def resolve_resources(
         target_lang=tgt,
         source_dictionary=dictionaries[0][1],
         target_dictionary=dictionaries[1][1],
+        dictionary_paths=(dictionaries[0][0], dictionaries[1][0]),
         preprocessor=Preprocessor(segmenter, lowercase),
         subword_path=subword_path,
         name=name,

@@ -172,12 +172,17 @@ def test_mismatched_subword_model(tmp_path):
     )
 
 
-def test_mismatched_dictionary_size(tmp_path):
+def test_dictionary_of_another_model(tmp_path):
     bundle = copy_bundle(tmp_path)
     shutil.copy(FIXTURES["prenorm-bpe"] / "dict.en.txt", bundle / "dict.en.txt")
-    result = run("align", "--path", str(bundle), "--no-lowercase", input="a ||| b\n")
-    assert result.exit_code != 0
-    assert "dict.en.txt" in result.stderr
+    assert_fails(run("align", "--path", str(bundle), input="a ||| b\n"), f"{bundle / 'dict.en.txt'}: only ")
+
+
+def test_dictionary_of_the_wrong_size(tmp_path):
+    bundle = copy_bundle(tmp_path)
+    with open(bundle / "dict.en.txt", "a") as dictionary:
+        dictionary.write("madeupword9999 0\n")
+    assert_fails(run("align", "--path", str(bundle), input="a ||| b\n"), f"{bundle / 'dict.en.txt'}: target dictionary has")
 
 
 def test_unsupported_architecture_option(tmp_path):
