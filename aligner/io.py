@@ -23,7 +23,7 @@ BOM = "\ufeff"
 Link = tuple[int, int]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SentencePair:
     src: tuple[str, ...]
     tgt: tuple[str, ...]
@@ -169,7 +169,7 @@ _PHARAOH_LINK = re.compile(r"([0-9]+)-([0-9]+)(?::([-+]?(?:[0-9]+\.?[0-9]*|\.[0-
 _GOLD_LINK = re.compile(r"([0-9]+)([-p?])([0-9]+)")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ScoredLink:
     src: int
     tgt: int

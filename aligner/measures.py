@@ -39,7 +39,10 @@ def layer_norm_scores(alpha: torch.Tensor, values: torch.Tensor) -> torch.Tensor
     import torch
 
     gram = torch.einsum("bhsd,bgsd->bshg", values, values)
-    squared = torch.einsum("bhts,bshg,bgts->bts", alpha, gram, alpha)
+    # Contract one head index at a time: the largest intermediate is alpha's size, never
+    # (heads x heads x target x source).
+    half = torch.einsum("bhts,bshg->bgts", alpha, gram)
+    squared = (half * alpha).sum(dim=1)
     # Rounding can leave a tiny negative where the true value is 0.
     return squared.clamp_min(0).sqrt()
 

@@ -41,7 +41,7 @@ class ScoreRequest:
     step: str
 
 
-@dataclass
+@dataclass(slots=True)
 class EncodedPair:
     index: int  # 0-based position in the input
     src: EncodedSentence
@@ -58,7 +58,7 @@ class EncodedPair:
         return not self.empty and not self.too_long
 
 
-@dataclass
+@dataclass(slots=True)
 class AlignedPair:
     links: list[ScoredLink]
     src_words: int

@@ -89,7 +89,7 @@ class SubwordNmtSegmenter:
         return len(unit) == 1 or unit in self.units
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EncodedSentence:
     """Dictionary ids of a sentence's pieces, and how many pieces each word produced."""
 

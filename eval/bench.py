@@ -127,13 +127,17 @@ def child_fairseq(args) -> dict:
 
 
 def child_cli(args) -> dict:
-    """``aligner align`` end to end on the corpus repeated to ``args.pairs`` lines (streaming)."""
+    """``aligner align`` end to end on the first ``args.scaling_base`` pairs repeated to ``args.pairs`` lines.
+
+    Every size repeats the same base pairs, so the length distribution (which sets the largest
+    batch tensors) is the same and any growth of peak memory is due to the corpus size alone.
+    """
     from aligner.cli import main
 
     with tempfile.TemporaryDirectory() as folder:
         src, tgt = Path(folder) / "src", Path(folder) / "tgt"
         for source, target in ((args.src, src), (args.tgt, tgt)):
-            lines = Path(source).read_text(encoding="utf-8").splitlines(keepends=True)
+            lines = Path(source).read_text(encoding="utf-8").splitlines(keepends=True)[: args.scaling_base]
             with open(target, "w", encoding="utf-8") as out:
                 out.writelines(itertools.islice(itertools.cycle(lines), args.pairs))
         started = time.perf_counter()
@@ -159,7 +163,7 @@ CHILDREN = {
 
 def run_child(name: str, args, pairs: int) -> dict:
     command = [sys.executable, __file__, "--child", name, "--model", args.model, "--src", args.src, "--tgt", args.tgt,
-               "--pairs", str(pairs), "--max-tokens", str(args.max_tokens)]
+               "--pairs", str(pairs), "--max-tokens", str(args.max_tokens), "--scaling-base", str(args.scaling_base)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=ROOT)
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
@@ -202,7 +206,8 @@ def report(args, results: dict, scaling: dict) -> str:
         f"- time(c) / time(a, default layer) = **{fairseq['seconds'] / a['seconds']:.2f}**",
         f"- time(c) / time(a, last layer) = **{fairseq['seconds'] / last['seconds']:.2f}**",
         "",
-        "Scaling of `aligner align` (CLI, streaming to a file, default layer; seconds include model loading):",
+        f"Scaling of `aligner align` (CLI, streaming to a file, default layer, default --chunk-size 10000; the first "
+        f"{args.scaling_base} pairs repeated, so every size has the same sentence lengths; seconds include model loading):",
         "",
         "| pairs | seconds | pairs/s | peak RSS (MiB) |",
         "|---|---|---|---|",
@@ -223,6 +228,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=2000)
     parser.add_argument("--max-tokens", type=int, default=4000)
     parser.add_argument("--scaling", default="1000,10000,100000", help="pair counts for the scaling runs ('' to skip)")
+    parser.add_argument("--scaling-base", type=int, default=1000, help="the scaling runs repeat this many first pairs")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--child", choices=CHILDREN)
     args = parser.parse_args()
