@@ -208,9 +208,12 @@ def align(context, src, tgt, bitext, output, overwrite, resume, scores, quiet, a
             tqdm(desc="aligning", unit=" pairs", initial=first_line, disable=not show_progress, file=sys.stderr)
         )
         try:
-            for chunk in aligner.align_chunks(itertools.islice(pairs, first_line, None), first_index=first_line):
+            lines = aligner.align_chunks(
+                itertools.islice(pairs, first_line, None), first_index=first_line, transform=lambda r: format_pharaoh(r.links, scores) + "\n"
+            )
+            for chunk in lines:
                 # One write per chunk: a killed run leaves whole chunks and at most one partial one.
-                out.write("".join(format_pharaoh(result.links, scores) + "\n" for result in chunk))
+                out.write("".join(chunk))
                 out.flush()
                 progress.update(len(chunk))
         except InputError as exc:
@@ -301,12 +304,12 @@ def _align_in_parts(world, aligner, inputs: list[str], output: Optional[str], re
             pairs = read_pair_range(inputs, [o[chunk] for o in offsets], first + 1, chunk_size)
             try:
                 # Drain the generator: a failure is raised after the pairs read before it.
-                results = [result for part in aligner.align_chunks(pairs, first_index=first) for result in part]
+                lines = [line for part in aligner.align_chunks(pairs, first, lambda r: format_pharaoh(r.links, scores) + "\n") for line in part]
             except InputError as exc:
                 if exc.path is None:
                     exc.path = inputs[0]
                 raise
-            return "".join(format_pharaoh(result.links, scores) + "\n" for result in results)
+            return "".join(lines)
 
         distributed.run_chunks(
             world,

@@ -10,7 +10,7 @@ import itertools
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -139,8 +139,11 @@ def collate(pairs: Sequence[EncodedPair], pad: int, eos: int, device: torch.devi
     src = torch.full((len(pairs), src_len), pad, dtype=torch.long)
     prev = torch.full((len(pairs), tgt_len), pad, dtype=torch.long)
     for row, pair in enumerate(pairs):
-        src[row, : len(pair.src.ids) + 1] = torch.tensor(pair.src.ids + (eos,))
-        prev[row, : len(pair.tgt.ids) + 1] = torch.tensor((eos,) + pair.tgt.ids)
+        pieces = len(pair.src.ids)
+        src[row, :pieces] = torch.tensor(pair.src.ids, dtype=torch.long)
+        src[row, pieces] = eos
+        prev[row, 0] = eos
+        prev[row, 1 : len(pair.tgt.ids) + 1] = torch.tensor(pair.tgt.ids, dtype=torch.long)
     return src.to(device), prev.to(device)
 
 
@@ -304,8 +307,13 @@ class Aligner:
             results.append(result)
         return results
 
-    def align_chunks(self, pairs: Iterable[SentencePair], first_index: int = 0) -> Iterator[list[AlignedPair]]:
+    def align_chunks(
+        self, pairs: Iterable[SentencePair], first_index: int = 0, transform: Optional[Callable[[AlignedPair], Any]] = None
+    ) -> Iterator[list]:
         """Aligned pairs in input order, one list per chunk of ``chunk_size`` input lines.
+
+        ``transform`` (e.g. formatting a Pharaoh line) is applied as soon as a batch is done,
+        so a chunk holds only what the caller keeps, not every pair's link objects.
 
         A chunk is the unit of memory, sorting and output: its pairs are sorted by length
         into batches (less padding) and its results restored to input order. Chunks start
@@ -322,7 +330,7 @@ class Aligner:
             except AlignerError as exc:
                 failure = exc
             if chunk:
-                yield self.align_chunk(chunk)
+                yield self.align_chunk(chunk, transform)
             if failure is not None:
                 raise failure
             if len(chunk) < self.config.chunk_size:
@@ -334,11 +342,11 @@ class Aligner:
         lengths = [max(len(p.src.ids), len(p.tgt.ids)) + 1 for p in by_length]
         return [by_length[r.start : r.stop] for r in token_batches(lengths, self.config.batch_size, self.config.max_tokens)]
 
-    def align_chunk(self, chunk: Sequence[EncodedPair]) -> list[AlignedPair]:
-        results: dict[int, AlignedPair] = {}
+    def align_chunk(self, chunk: Sequence[EncodedPair], transform: Optional[Callable[[AlignedPair], Any]] = None) -> list:
+        results: dict[int, Any] = {}
         for batch in self.batches(chunk):
             for pair, result in zip(batch, self.align_encoded(batch)):
-                results[pair.index] = result
+                results[pair.index] = transform(result) if transform is not None else result
         return [results[pair.index] for pair in chunk]
 
     def align(self, pairs: Iterable[SentencePair]) -> Iterator[AlignedPair]:
@@ -377,12 +385,15 @@ class SymmetrizedAligner:
         reverse = f"{self.reverse.resources.name}@{self.reverse.info.sha256[:8]}"
         return self.forward.signature_with(symmetrize=f"{self.config.symmetrize}+{reverse}", **overrides)
 
-    def align_chunks(self, pairs: Iterable[SentencePair], first_index: int = 0) -> Iterator[list[AlignedPair]]:
+    def align_chunks(
+        self, pairs: Iterable[SentencePair], first_index: int = 0, transform: Optional[Callable[[AlignedPair], Any]] = None
+    ) -> Iterator[list]:
         forward_pairs, reverse_pairs = itertools.tee(pairs)
         swapped = (SentencePair(pair.tgt, pair.src) for pair in reverse_pairs)
         reverse_chunks = self.reverse.align_chunks(swapped, first_index)
+        keep = transform if transform is not None else (lambda result: result)
         for forward_chunk in self.forward.align_chunks(forward_pairs, first_index):
-            yield [self._combine(f, r) for f, r in zip(forward_chunk, next(reverse_chunks))]
+            yield [keep(self._combine(f, r)) for f, r in zip(forward_chunk, next(reverse_chunks))]
 
     def align(self, pairs: Iterable[SentencePair]) -> Iterator[AlignedPair]:
         for chunk in self.align_chunks(pairs):

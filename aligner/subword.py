@@ -6,6 +6,7 @@ word; pieces are never mapped back by counting ``▁`` or ``@@`` markers.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -91,10 +92,13 @@ class SubwordNmtSegmenter:
 
 @dataclass(frozen=True, slots=True)
 class EncodedSentence:
-    """Dictionary ids of a sentence's pieces, and how many pieces each word produced."""
+    """Dictionary ids of a sentence's pieces, and how many pieces each word produced.
 
-    ids: tuple[int, ...]
-    pieces_per_word: tuple[int, ...]
+    Compact int arrays rather than tuples of Python ints: a chunk holds thousands of these.
+    """
+
+    ids: array
+    pieces_per_word: array
     unknown_pieces: int
 
     @property
@@ -111,7 +115,7 @@ class Preprocessor:
         prepared = [word.lower() for word in words] if self.lowercase else list(words)
         pieces = self.segmenter.segment(prepared)
         ids = [dictionary.index(piece) for word_pieces in pieces for piece in word_pieces]
-        return EncodedSentence(tuple(ids), tuple(len(p) for p in pieces), sum(i == dictionary.unk for i in ids))
+        return EncodedSentence(array("i", ids), array("i", (len(p) for p in pieces)), sum(i == dictionary.unk for i in ids))
 
 
 def check_vocabulary(segmenter: Segmenter, dictionary: Dictionary, dictionary_path: Path, minimum: float = 0.9) -> None:
