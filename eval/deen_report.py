@@ -56,13 +56,19 @@ def eflomal_rows(path: Path) -> str:
 def direction_sentence(result) -> str:
     awi_norm, awi_weight = result.best("norm", "awi"), result.best("weight", "awi")
     at_norm_layer = next(r for r in result.rows if r.head is None and r.step == "awi" and r.measure == "weight" and r.layer == awi_norm.layer)
-    reproduces = awi_norm.aer < awi_weight.aer
-    return (
+    margin = (awi_weight.aer - awi_norm.aer) * 100
+    facts = (
         f"Best AWI layer by norms: L{awi_norm.layer} at {awi_norm.aer * 100:.1f} (weights at that layer: "
         f"{at_norm_layer.aer * 100:.1f}); best AWI layer by weights: L{awi_weight.layer} at {awi_weight.aer * 100:.1f}. "
-        + ("Our model reproduces the paper's direction: norms beat weights at the best AWI layer."
-           if reproduces else "Our model does NOT reproduce the paper's direction (norms do not beat weights at the best AWI layer).")
     )
+    if min(awi_norm.aer, awi_weight.aer) > 0.8:
+        # A model whose every layer is near chance says nothing about norms vs weights.
+        return facts + "Every AWI layer is near chance level, so this model cannot show the paper's direction either way yet."
+    if abs(margin) < 0.5:
+        return facts + f"Norms and weights differ by {margin:+.1f} points only: no clear direction."
+    if margin > 0:
+        return facts + f"Our model reproduces the paper's direction: norms beat weights at the best AWI layer by {margin:.1f} points."
+    return facts + f"Our model does NOT reproduce the paper's direction: weights beat norms by {-margin:.1f} points."
 
 
 def main() -> None:
