@@ -170,10 +170,9 @@ def align(context, src, tgt, bitext, output, overwrite, resume, scores, quiet, a
     from tqdm import tqdm
 
     from .config import AlignConfig
+    from .distributed import World, parts_dir, use_local_gpu
     from .io import format_pharaoh
     from .pipeline import make_aligner
-
-    from .distributed import World, parts_dir
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
@@ -185,14 +184,11 @@ def align(context, src, tgt, bitext, output, overwrite, resume, scores, quiet, a
     check_output(output, overwrite or resume)
     pairs, inputs = _pairs(src, tgt, bitext)
     world = World.from_environment()
-    if world.distributed and config.device != "cpu":
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.set_device(world.local_rank)
-    if world.distributed or (output not in (None, "-") and parts_dir(Path(output)).is_dir()):
-        if not (resume or overwrite) and output not in (None, "-") and parts_dir(Path(output)).is_dir():
-            raise InputError("an unfinished run left part files here; finish it with --resume or start again with --overwrite", output)
+    unfinished_parts = output not in (None, "-") and parts_dir(Path(output)).is_dir()
+    if unfinished_parts and not (resume or overwrite):
+        raise InputError("an unfinished run left part files here; finish it with --resume or start again with --overwrite", output)
+    if world.distributed or unfinished_parts:
+        use_local_gpu(world, config.device)
         _align_in_parts(world, make_aligner(config), inputs, output, resume, scores, quiet, as_json)
         return
     aligner = make_aligner(config)

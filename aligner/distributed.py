@@ -50,6 +50,12 @@ class World:
         return range(self.rank, count, self.size)
 
 
+def use_local_gpu(world: World, device: str) -> None:
+    """Give each rank of a multi-GPU node its own GPU (by LOCAL_RANK) before the model is loaded."""
+    if world.distributed and device != "cpu" and torch.cuda.is_available():
+        torch.cuda.set_device(world.local_rank)
+
+
 def backend_for(device: torch.device) -> str:
     return "nccl" if device.type == "cuda" else "gloo"
 

@@ -251,3 +251,12 @@ def check_link_range(
             number,
         )
     return kept, len(links) - len(kept)
+
+
+def check_gold_range(
+    gold: GoldLinks, src_len: int, tgt_len: int, path: str, number: int, drop: bool
+) -> tuple[GoldLinks, int]:
+    """A gold line's links inside a ``src_len x tgt_len`` pair, and how many were dropped (see :func:`check_link_range`)."""
+    sure, _ = check_link_range(sorted(gold.sure), src_len, tgt_len, path, number, drop)
+    possible, dropped = check_link_range(sorted(gold.possible), src_len, tgt_len, path, number, drop)
+    return GoldLinks(frozenset(sure), frozenset(possible)), dropped

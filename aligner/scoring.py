@@ -7,7 +7,7 @@ from typing import Optional
 
 from . import __version__
 from .errors import InputError
-from .io import check_link_range, read_gold, read_lines, read_pharaoh, split_words
+from .io import check_gold_range, check_link_range, read_gold, read_lines, read_pharaoh, split_words
 from .metrics import AERResult, score_alignments
 
 
@@ -53,10 +53,9 @@ def score_files(config: ScoreConfig) -> AERResult:
             )
         checked_golds = []
         for number, (gold, src_len, tgt_len) in enumerate(zip(golds, lengths, tgt_lengths), start=1):
-            sure, _ = check_link_range(sorted(gold.sure), src_len, tgt_len, config.gold, number, config.drop_invalid)
-            possible, _ = check_link_range(sorted(gold.possible), src_len, tgt_len, config.gold, number, config.drop_invalid)
-            dropped += len(gold.possible) - len(possible)
-            checked_golds.append(type(gold)(frozenset(sure), frozenset(possible)))
+            checked, dropped_gold = check_gold_range(gold, src_len, tgt_len, config.gold, number, config.drop_invalid)
+            checked_golds.append(checked)
+            dropped += dropped_gold
             hyp, dropped_hyp = check_link_range(hypotheses[number - 1], src_len, tgt_len, config.hyp, number, config.drop_invalid)
             hypotheses[number - 1] = hyp
             dropped += dropped_hyp

@@ -131,7 +131,7 @@ class GoldSet:
 
 def load_gold_set(src: str, tgt: str, gold: str, one_based: bool = True, drop_invalid: bool = False) -> GoldSet:
     """Text and gold of an evaluation set, with links checked against the sentence lengths."""
-    from .io import check_link_range, read_gold, read_parallel
+    from .io import check_gold_range, read_gold, read_parallel
 
     pairs = list(read_parallel(src, tgt))
     golds = read_gold(gold, one_based)
@@ -139,9 +139,8 @@ def load_gold_set(src: str, tgt: str, gold: str, one_based: bool = True, drop_in
         raise InputError(f"gold has {len(golds)} lines but the texts {len(pairs)}", gold)
     checked, dropped = [], 0
     for number, (pair, links) in enumerate(zip(pairs, golds), start=1):
-        sure, _ = check_link_range(sorted(links.sure), len(pair.src), len(pair.tgt), gold, number, drop_invalid)
-        possible, lost = check_link_range(sorted(links.possible), len(pair.src), len(pair.tgt), gold, number, drop_invalid)
-        checked.append(GoldLinks(frozenset(sure), frozenset(possible)))
+        links, lost = check_gold_range(links, len(pair.src), len(pair.tgt), gold, number, drop_invalid)
+        checked.append(links)
         dropped += lost
     return GoldSet(pairs, checked, dropped, f"{Path(gold).name} ({len(pairs)} pairs)")
 

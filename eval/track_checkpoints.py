@@ -136,21 +136,12 @@ def load_dev_set(src: Path, tgt: Path, gold: Path, zero_based: bool):
     """Pairs and gold links, with gold links outside their sentence dropped and counted.
 
     deen_bicici100 line 63 has the link 12-16 for a 13-word English sentence; `aligner score
-    --drop-invalid` drops it the same way (aligner.io.check_link_range).
+    --drop-invalid` drops it the same way (aligner.select.load_gold_set).
     """
-    from aligner.io import GoldLinks, check_link_range, read_gold, read_parallel
+    from aligner.select import load_gold_set
 
-    pairs = list(read_parallel(str(src), str(tgt)))
-    golds = read_gold(str(gold), not zero_based)
-    if len(pairs) != len(golds):
-        sys.exit(f"error: {len(pairs)} sentence pairs but {len(golds)} gold lines")
-    checked, dropped = [], 0
-    for number, (pair, links) in enumerate(zip(pairs, golds), start=1):
-        sure, bad_sure = check_link_range(sorted(links.sure), len(pair.src), len(pair.tgt), str(gold), number, True)
-        possible, bad_possible = check_link_range(sorted(links.possible), len(pair.src), len(pair.tgt), str(gold), number, True)
-        dropped += bad_possible  # possible includes sure: each bad link is counted once
-        checked.append(GoldLinks(frozenset(sure), frozenset(possible)))
-    return pairs, checked, dropped
+    dev = load_gold_set(str(src), str(tgt), str(gold), not zero_based, drop_invalid=True)
+    return dev.pairs, dev.golds, dev.dropped_links
 
 
 # ---------------------------------------------------------------- one checkpoint
