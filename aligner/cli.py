@@ -266,7 +266,7 @@ def _align_in_parts(world, aligner, inputs: list[str], output: Optional[str], re
     import shutil
 
     from . import distributed
-    from .io import chunk_offsets, count_lines, format_pharaoh, read_pair_range
+    from .io import chunk_offsets, format_pharaoh, read_pair_range
     from .resume import check_same_run, cut_to_restart_point, read_manifest, write_manifest
 
     if output in (None, "-"):
@@ -289,11 +289,11 @@ def _align_in_parts(world, aligner, inputs: list[str], output: Optional[str], re
                 write_manifest(path, manifest)
                 parts.mkdir()
         distributed.barrier(world)
-        counts = [count_lines(name) for name in inputs]
+        scans = [chunk_offsets(name, chunk_size) for name in inputs]
+        counts = [count for _, count in scans]
         if len(set(counts)) > 1:
             raise InputError("line counts differ: " + ", ".join(f"{name} has {count}" for name, count in zip(inputs, counts)))
-        offsets = [chunk_offsets(name, chunk_size) for name in inputs]
-        total = counts[0]
+        offsets, total = [found for found, _ in scans], counts[0]
 
         def align_text(chunk: int) -> str:
             first = chunk * chunk_size

@@ -92,9 +92,9 @@ def count_lines(path: str) -> int:
     return count + (last != b"\n")
 
 
-def chunk_offsets(path: str, chunk_size: int) -> list[int]:
-    """Byte offsets where lines 1, chunk_size + 1, 2 chunk_size + 1, ... start (a newline scan)."""
-    offsets, lines, position = [0], 0, 0
+def chunk_offsets(path: str, chunk_size: int) -> tuple[list[int], int]:
+    """Byte offsets where lines 1, chunk_size + 1, 2 chunk_size + 1, ... start, and the line count (one newline scan)."""
+    offsets, lines, position, last = [0], 0, 0, b"\n"
     with _open_binary(path) as stream:
         while block := stream.read(1 << 20):
             start = 0
@@ -104,9 +104,11 @@ def chunk_offsets(path: str, chunk_size: int) -> list[int]:
                     offsets.append(position + found + 1)
                 start = found + 1
             position += len(block)
+            last = block[-1:]
     if offsets[-1] == position and len(offsets) > 1:
         offsets.pop()  # the file ends exactly at a chunk boundary
-    return offsets if position else []
+    # As count_lines: a last line without a newline counts.
+    return (offsets if position else []), lines + (last != b"\n")
 
 
 def read_parallel(src_path: str, tgt_path: str) -> Iterator[SentencePair]:
