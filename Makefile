@@ -51,7 +51,7 @@ train-deen: $(STAMP)
 	bash eval/recipe/train.sh de-en
 
 train-ende: $(STAMP)
-	bash eval/recipe/train.sh en-de
+	BF16=$${BF16:-1} bash eval/recipe/train.sh en-de
 
 # The newest de->en checkpoint as an aligner bundle (fp16, no optimizer state).
 export-latest: $(STAMP)

@@ -312,10 +312,11 @@ def build_model(
     if missing:
         raise CheckpointError(f"the checkpoint lacks parameters: {', '.join(missing[:5])}", path)
     try:
-        model.load_state_dict({key: tensor.to(dtype) for key, tensor in ours.items()})
+        model.load_state_dict(ours)
     except RuntimeError as exc:
         raise CheckpointError(f"parameter shapes do not fit the model options ({_first_line(exc)})", path) from None
-    model.eval().requires_grad_(False)
+    # load_state_dict copies into the existing (float32) parameters, so the precision is set after it
+    model.to(dtype).eval().requires_grad_(False)
     return model, options, task
 
 

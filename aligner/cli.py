@@ -129,7 +129,7 @@ run_options = options(
     click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Most sentence pairs per forward pass."),
     click.option("--max-tokens", type=click.IntRange(min=1), help="Most padded tokens per forward pass (pairs x longest side), on top of --batch-size."),
     click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True),
-    click.option("--dtype", type=click.Choice(tuple(DTYPES)), default="float32", show_default=True, help="Model precision; half precision is for GPUs."),
+    click.option("--dtype", type=click.Choice(tuple(DTYPES)), default="float32", show_default=True, help="Model precision. bfloat16 is fast on recent GPUs and on CPUs with AMX or AVX512-BF16; float16 is for GPUs."),
     click.option("--threads", type=click.IntRange(min=1), expose_value=False, callback=_set_threads, help="CPU threads for torch. [default: torch's choice]"),
 )
 input_options = options(
@@ -242,6 +242,8 @@ def _with_preset(context: click.Context, settings: dict, preset_file: Path) -> d
     from .select import read_preset
 
     name, preset = read_preset(preset_file)
+    if "symmetrize" in preset and settings.get("reverse_path") is None:
+        raise click.UsageError(f"preset {name} ({preset_file}) symmetrizes two models: give the reverse model with --reverse-path")
     chosen = dict(settings, preset=name)
     for key, value in preset.items():
         if context.get_parameter_source(key) in (None, click.core.ParameterSource.DEFAULT):
@@ -405,21 +407,31 @@ def score(gold, hyp, src, tgt, gold_zero_based, reverse_gold, drop_invalid, as_j
 @click.option("--dev-gold", type=InputFile, help="Dev gold links (out-of-range links are dropped and counted).")
 @click.option("--dev-gold-one-based/--dev-gold-zero-based", default=False, show_default=True, help="Index base of --dev-gold (deen_bicici100 is 0-based).")
 @click.option("--dev", "dev_pairs", type=click.IntRange(min=1), help="Use the first N pairs of this gold set as the dev set instead (they stay in the test report).")
+@click.option("--reverse-path", type=PathArg, help="With --select: also choose a symmetrized setting for this target-to-source model and --path; writes OUTPUT.symmetrized.preset.json.")
 @handle_errors
-def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrite, curve, select_on_dev, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs, **settings) -> None:
+def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrite, curve, select_on_dev, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs, reverse_path, **settings) -> None:
     """AER of every decoder layer (and head) x {weight, norm} x {awo, awi} on a gold set."""
     from .config import AlignConfig
     from .io import read_gold, read_parallel
-    from .pipeline import Aligner
+    from dataclasses import replace
+
+    from .pipeline import Aligner, reverse_config
+    from .select import load_gold_set, select_settings
     from .sweep import run_sweep
 
     if curve and output is None:
         raise click.UsageError("--plot writes OUTPUT.png and needs -o OUTPUT")
     if select_on_dev and output is None:
         raise click.UsageError("--select writes OUTPUT.preset.json and needs -o OUTPUT")
+    if reverse_path is not None and not select_on_dev:
+        raise click.UsageError("--reverse-path chooses a symmetrized setting and needs --select")
     targets = [] if output is None else [output.with_suffix(suffix) for suffix in (".md", ".json") + ((".png",) if curve else ())]
+    presets = []
     if select_on_dev:
-        targets.append(output.with_suffix(".preset.json"))
+        presets.append(output.with_suffix(".preset.json"))
+    if reverse_path is not None:
+        presets.append(output.with_suffix(".symmetrized.preset.json"))
+    targets += presets
     for target in targets:
         check_output(str(target), overwrite)
     if curve:
@@ -440,34 +452,32 @@ def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrit
             image = save_figure(sweep_figure(result), targets[2]).name
         report = result.markdown(image)
         if select_on_dev:
-            selection_text, preset = _select_on_dev(aligner, src, tgt, gold, gold_zero_based, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs, output.name)
+            test = load_gold_set(src, tgt, gold, not gold_zero_based)
+            dev = _dev_set(test, gold, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs)
+            reverse = None if reverse_path is None else Aligner(reverse_config(replace(aligner.config, reverse_path=reverse_path)))
+            selection_text, chosen = select_settings(aligner, dev, test, reverse)
             report += "\n## Settings chosen on the dev set\n\n" + selection_text
-            targets[-1].write_text(json.dumps(preset, indent=1) + "\n", encoding="utf-8")
-            click.echo(selection_text.splitlines()[0], err=True)
+            for (kind, selection, signature), target in zip(chosen, presets):
+                preset = selection.preset(output.name + ("" if kind == "forward" else "." + kind), dev.description, signature)
+                target.write_text(json.dumps(preset, indent=1) + "\n", encoding="utf-8")
+                click.echo(f"{kind}: chosen on {dev.description}: {selection.chosen.label} (dev AER {selection.dev_aer * 100:.1f})", err=True)
         targets[0].write_text(report, encoding="utf-8")
         targets[1].write_text(result.to_json() + "\n", encoding="utf-8")
 
 
-def _select_on_dev(aligner, src, tgt, gold, gold_zero_based, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs, name) -> tuple[str, dict]:
-    from .select import GoldSet, candidate_grid, load_gold_set, score_candidates, select, selection_report
+def _dev_set(test, gold, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs):
+    from .select import GoldSet, load_gold_set
 
-    test = load_gold_set(src, tgt, gold, not gold_zero_based)
     if dev_pairs is not None:
-        dev = GoldSet(test.pairs[:dev_pairs], test.golds[:dev_pairs], 0, f"first {dev_pairs} pairs of {Path(gold).name}")
-    else:
-        if dev_gold is None:
-            folder = Path(os.environ.get("ALIGNER_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "gold" / "deen_bicici100"
-            dev_src, dev_tgt, dev_gold, dev_gold_one_based = str(folder / "test.de"), str(folder / "test.en"), str(folder / "de-en.wa"), False
-            if not Path(dev_gold).is_file():
-                raise InputError("no dev set: give --dev-src/--dev-tgt/--dev-gold or --dev N (the default deen_bicici100 is not here)", dev_gold)
-        if None in (dev_src, dev_tgt):
-            raise click.UsageError("--dev-gold needs --dev-src and --dev-tgt")
-        dev = load_gold_set(dev_src, dev_tgt, dev_gold, dev_gold_one_based, drop_invalid=True)
-    candidates = candidate_grid(aligner.model.spec.decoder_layers)
-    selection = select(score_candidates(aligner, dev.pairs, dev.golds, candidates))
-    reported = [candidate for candidate, _ in selection.ranking[:10]]
-    test_counts = score_candidates(aligner, test.pairs, test.golds, reported)
-    return selection_report(selection, dev, test, test_counts), selection.preset(name, dev.description, aligner.signature)
+        return GoldSet(test.pairs[:dev_pairs], test.golds[:dev_pairs], 0, f"first {dev_pairs} pairs of {Path(gold).name}")
+    if dev_gold is None:
+        folder = Path(os.environ.get("ALIGNER_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "gold" / "deen_bicici100"
+        dev_src, dev_tgt, dev_gold, dev_gold_one_based = str(folder / "test.de"), str(folder / "test.en"), str(folder / "de-en.wa"), False
+        if not Path(dev_gold).is_file():
+            raise InputError("no dev set: give --dev-src/--dev-tgt/--dev-gold or --dev N (the default deen_bicici100 is not here)", dev_gold)
+    if None in (dev_src, dev_tgt):
+        raise click.UsageError("--dev-gold needs --dev-src and --dev-tgt")
+    return load_gold_set(dev_src, dev_tgt, dev_gold, dev_gold_one_based, drop_invalid=True)
 
 
 @main.command(context_settings=CONTEXT)

@@ -355,6 +355,13 @@ class Aligner:
             yield from chunk
 
 
+def reverse_config(config: AlignConfig) -> AlignConfig:
+    """The settings of ``config``'s reverse model: the same alignment settings, languages swapped."""
+    if config.reverse_path is None:
+        raise ConfigError("symmetrization needs a reverse model (reverse_path)")
+    return replace(config, path=config.reverse_path, reverse_path=None, source_lang=config.target_lang, target_lang=config.source_lang)
+
+
 class SymmetrizedAligner:
     """A forward and a reverse (target-to-source) model, their links symmetrized per pair.
 
@@ -367,9 +374,7 @@ class SymmetrizedAligner:
         if config.reverse_path is None:
             raise ConfigError("symmetrization needs a reverse model (reverse_path)")
         self.forward = Aligner(replace(config, reverse_path=None))
-        self.reverse = Aligner(
-            replace(config, path=config.reverse_path, reverse_path=None, source_lang=config.target_lang, target_lang=config.source_lang)
-        )
+        self.reverse = Aligner(reverse_config(config))
         self.config = self.forward.config
         self.device = self.forward.device
 

@@ -8,19 +8,23 @@ that ``--preset`` reads back, and is then reported on the test set.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 from . import __version__
 from .config import AlignConfig
 from .errors import InputError
-from .io import GoldLinks, SentencePair
-from .metrics import AlignmentCounts, scores_from_counts
+from .io import GoldLinks, Link, SentencePair
+from .metrics import AlignmentCounts, count_links, scores_from_counts
 from .pipeline import Aligner, ScoreRequest
-from .sweep import corpus_counts
+from .sweep import corpus_counts, links_per_pair
+from .symmetrize import SYMMETRIZATIONS, symmetrize
 
 THRESHOLDS = (0.1, 0.2, 0.3, 0.5)
+# Settings symmetrized: the best this many of each direction on the dev set (x every method);
+# the whole grid squared would be ~1.5M combinations for no expected gain.
+SYMMETRIZATION_SHORTLIST = 20
 
 
 @dataclass(frozen=True)
@@ -35,13 +39,20 @@ class Candidate:
     normalize: str = "rows"
     eos_null: bool = True
     final_punct: bool = False
+    # set: the same setting runs on a forward and a reverse model, whose links combine this way
+    symmetrize: Optional[str] = None
 
     @property
     def label(self) -> str:
         decision = self.decision + (f"@{self.threshold:g}/{self.normalize}" if self.decision == "threshold" else "")
         layers = "-".join(map(str, (self.layers[0], self.layers[-1]))) if len(self.layers) > 1 else str(self.layers[0])
         return (f"L{layers} {self.step} {self.measure} {decision}" + ("" if self.eos_null else " no-eos-null")
-                + (" +final-punct" if self.final_punct else ""))
+                + (" +final-punct" if self.final_punct else "") + (f" {self.symmetrize}" if self.symmetrize else ""))
+
+    @property
+    def single(self) -> "Candidate":
+        """The one-direction setting each model runs."""
+        return replace(self, symmetrize=None)
 
 
 def candidate_grid(decoder_layers: int) -> list[Candidate]:
@@ -61,10 +72,7 @@ def candidate_grid(decoder_layers: int) -> list[Candidate]:
     ]
 
 
-def score_candidates(
-    aligner: Aligner, pairs: Iterable[SentencePair], golds: Sequence[GoldLinks], candidates: Sequence[Candidate]
-) -> dict[Candidate, AlignmentCounts]:
-    """Corpus counts of every candidate, from one forward pass per batch."""
+def _requests_and_links(aligner: Aligner, candidates: Sequence[Candidate]):
     requests = sorted({ScoreRequest(layer - 1, None, c.measure, c.step) for c in candidates for layer in c.layers},
                       key=lambda r: (r.layer, r.measure, r.step))
     deciders = {c: aligner.with_settings(**_decision_settings(c)) for c in candidates}
@@ -73,7 +81,69 @@ def score_candidates(
         layers = [matrices[ScoreRequest(layer - 1, None, candidate.measure, candidate.step)] for layer in candidate.layers]
         return deciders[candidate].links(sum(layers) / len(layers), pair)
 
+    return requests, links_of
+
+
+def score_candidates(
+    aligner: Aligner, pairs: Iterable[SentencePair], golds: Sequence[GoldLinks], candidates: Sequence[Candidate]
+) -> dict[Candidate, AlignmentCounts]:
+    """Corpus counts of every (one-direction) candidate, from one forward pass per batch."""
+    requests, links_of = _requests_and_links(aligner, candidates)
     return corpus_counts(aligner, pairs, golds, requests, candidates, links_of)
+
+
+def candidate_links(aligner: Aligner, pairs: Sequence[SentencePair], candidates: Sequence[Candidate]) -> dict[Candidate, list[list[Link]]]:
+    """The links of every one-direction candidate on every pair, in input order."""
+    requests, links_of = _requests_and_links(aligner, candidates)
+    found: dict[Candidate, list[list[Link]]] = {candidate: [[] for _ in pairs] for candidate in candidates}
+    for index, links in links_per_pair(aligner, pairs, requests, candidates, links_of):
+        for candidate in candidates:
+            found[candidate][index] = links[candidate]
+    return found
+
+
+def score_symmetrized(
+    forward: Aligner, reverse: Aligner, pairs: Sequence[SentencePair], golds: Sequence[GoldLinks], candidates: Sequence[Candidate]
+) -> dict[Candidate, AlignmentCounts]:
+    """Corpus counts of symmetrized candidates.
+
+    Each candidate's setting runs on the forward model and on the reverse (target-to-source) model
+    over the swapped pairs, as ``aligner align --reverse-path`` does; the reverse links are
+    transposed to source-target order and the two combined by the candidate's method.
+    """
+    if len(pairs) != len(golds):
+        raise InputError(f"{len(pairs)} sentence pairs but {len(golds)} gold lines")
+    singles = list(dict.fromkeys(candidate.single for candidate in candidates))
+    forward_links = candidate_links(forward, pairs, singles)
+    reverse_links = candidate_links(reverse, [SentencePair(pair.tgt, pair.src) for pair in pairs], singles)
+    totals = {}
+    for candidate in candidates:
+        total = AlignmentCounts()
+        for ahead, back, gold in zip(forward_links[candidate.single], reverse_links[candidate.single], golds):
+            total = total + count_links(symmetrize(ahead, [(i, j) for j, i in back], candidate.symmetrize), gold)
+        totals[candidate] = total
+    return totals
+
+
+def symmetrized_candidates(
+    forward: "Selection", reverse: "Selection", decoder_layers: int, shortlist: int = SYMMETRIZATION_SHORTLIST
+) -> list[Candidate]:
+    """Each direction's best ``shortlist`` settings on the dev set, with every symmetrization method.
+
+    ``decoder_layers``: the shallower model's depth; both models must have the chosen layers.
+    """
+    best = dict.fromkeys([c for c, _ in forward.ranking[:shortlist]] + [c for c, _ in reverse.ranking[:shortlist]])
+    return [
+        replace(candidate, symmetrize=method)
+        for candidate in best
+        if max(candidate.layers) <= decoder_layers
+        for method in SYMMETRIZATIONS
+    ]
+
+
+def _chosen(aligner: Aligner, candidate: Candidate) -> Aligner:
+    """The aligner set as ``candidate`` (its signature names the chosen settings)."""
+    return aligner.with_settings(layers=candidate.layers, measure=candidate.measure, step=candidate.step, **_decision_settings(candidate))
 
 
 def _decision_settings(candidate: Candidate) -> dict:
@@ -90,7 +160,11 @@ class Selection:
         return {
             "format": "aligner-preset/1",
             "name": name,
-            "settings": {key: (list(value) if isinstance(value, tuple) else value) for key, value in asdict(self.chosen).items()},
+            "settings": {
+                key: (list(value) if isinstance(value, tuple) else value)
+                for key, value in asdict(self.chosen).items()
+                if value is not None  # a one-direction preset leaves `symmetrize` unset
+            },
             "chosen_on": dev_description,
             "dev_aer": self.dev_aer,
             "model_signature": signature,
@@ -128,6 +202,12 @@ class GoldSet:
     dropped_links: int
     description: str
 
+    def reversed(self) -> "GoldSet":
+        """The same set for a target-to-source model: sides swapped, links transposed."""
+        golds = [GoldLinks(frozenset((j, i) for i, j in g.sure), frozenset((j, i) for i, j in g.possible)) for g in self.golds]
+        pairs = [SentencePair(pair.tgt, pair.src) for pair in self.pairs]
+        return GoldSet(pairs, golds, self.dropped_links, self.description + ", reversed")
+
 
 def load_gold_set(src: str, tgt: str, gold: str, one_based: bool = True, drop_invalid: bool = False) -> GoldSet:
     """Text and gold of an evaluation set, with links checked against the sentence lengths."""
@@ -164,3 +244,46 @@ def selection_report(selection: Selection, dev: GoldSet, test: GoldSet, test_cou
         test_aer = scores_from_counts(test_counts[candidate])[0] if candidate in test_counts else float("nan")
         lines.append(f"| {candidate.label} | {dev_aer * 100:.1f} | {test_aer * 100:.1f} |")
     return "\n".join(lines) + "\n"
+
+
+def select_settings(
+    forward: Aligner, dev: GoldSet, test: GoldSet, reverse: Optional[Aligner] = None, top: int = 10
+) -> tuple[str, list[tuple[str, Selection, str]]]:
+    """Choose settings on ``dev`` and report them on ``test``, for one model and optionally symmetrized.
+
+    Returns the Markdown report and, for each preset to write, (kind, selection, signature):
+    ``forward`` always, ``symmetrized`` when a reverse model is given. The reverse model's own
+    choice is reported (on the swapped pairs, against the transposed gold) but gets no preset.
+    """
+    def shortlist(selection: Selection) -> list[Candidate]:
+        return [candidate for candidate, _ in selection.ranking[:top]]
+
+    ahead = select(score_candidates(forward, dev.pairs, dev.golds, candidate_grid(forward.model.spec.decoder_layers)))
+    parts = [("forward", ahead, score_candidates(forward, test.pairs, test.golds, shortlist(ahead)), dev, test)]
+    presets = [("forward", ahead, _chosen(forward, ahead.chosen).signature)]
+    if reverse is not None:
+        back_dev, back_test = dev.reversed(), test.reversed()
+        back = select(score_candidates(reverse, back_dev.pairs, back_dev.golds, candidate_grid(reverse.model.spec.decoder_layers)))
+        parts.append(("reverse", back, score_candidates(reverse, back_test.pairs, back_test.golds, shortlist(back)), back_dev, back_test))
+        layers = min(forward.model.spec.decoder_layers, reverse.model.spec.decoder_layers)
+        candidates = symmetrized_candidates(ahead, back, layers)
+        both = select(score_symmetrized(forward, reverse, dev.pairs, dev.golds, candidates))
+        parts.append(("symmetrized", both, score_symmetrized(forward, reverse, test.pairs, test.golds, shortlist(both)), dev, test))
+        model = f"{both.chosen.symmetrize}+{reverse.resources.name}@{reverse.info.sha256[:8]}"
+        presets.append(("symmetrized", both, _chosen(forward, both.chosen.single).signature_with(symmetrize=model)))
+
+    lines = [
+        "| alignment | setting chosen on the dev set | dev AER | test AER | test P | test R |",
+        "|---|---|---|---|---|---|",
+    ]
+    for kind, selection, test_counts, _, _ in parts:
+        aer, precision, recall, _ = scores_from_counts(test_counts[selection.chosen])
+        lines.append(f"| {kind} | {selection.chosen.label} | {selection.dev_aer * 100:.1f} | {aer * 100:.1f} | "
+                     f"{precision * 100:.1f} | {recall * 100:.1f} |")
+    if reverse is not None:
+        lines += ["", "The reverse model aligns the swapped pairs and is scored against the transposed gold; "
+                  f"symmetrized settings are each direction's best {SYMMETRIZATION_SHORTLIST} on the dev set, run on "
+                  f"both models, x {', '.join(SYMMETRIZATIONS)}."]
+    for kind, selection, test_counts, kind_dev, kind_test in parts:
+        lines += ["", f"### {kind.capitalize()}", "", selection_report(selection, kind_dev, kind_test, test_counts, top).rstrip("\n")]
+    return "\n".join(lines) + "\n", presets

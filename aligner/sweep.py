@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Callable, Hashable, Iterable, Optional, Sequence, TypeVar
+from typing import Callable, Hashable, Iterable, Iterator, Optional, Sequence, TypeVar
 
 import numpy as np
 
 from .config import STEPS
 from .errors import InputError
-from .io import GoldLinks, ScoredLink, SentencePair
+from .io import GoldLinks, Link, ScoredLink, SentencePair
 from .measures import MEASURES
 from .metrics import AlignmentCounts, count_links, scores_from_counts
 from .pipeline import Aligner, EncodedPair, ScoreRequest
@@ -94,6 +94,27 @@ def sweep_requests(decoder_layers: int, heads: int, per_head: bool) -> list[Scor
 Setting = TypeVar("Setting", bound=Hashable)
 
 
+def links_per_pair(
+    aligner: Aligner,
+    pairs: Iterable[SentencePair],
+    requests: Sequence[ScoreRequest],
+    settings: Sequence[Setting],
+    links_of: Callable[[Setting, dict[ScoreRequest, np.ndarray], EncodedPair], list[ScoredLink]],
+) -> Iterator[tuple[int, dict[Setting, list[Link]]]]:
+    """(pair index, links of each setting) for every pair, from one forward pass per batch.
+
+    ``links_of`` draws one setting's links from one pair's matrices. Pairs come in batch order,
+    not input order; a pair with an empty side has no links under any setting.
+    """
+    encoded = [aligner.encode(index, pair) for index, pair in enumerate(pairs)]
+    for pair in encoded:
+        if not pair.runnable:
+            yield pair.index, {setting: [] for setting in settings}
+    for batch in aligner.batches([p for p in encoded if p.runnable]):
+        for pair, matrices in zip(batch, aligner.word_scores(batch, requests)):
+            yield pair.index, {setting: [(l.src, l.tgt) for l in links_of(setting, matrices, pair)] for setting in settings}
+
+
 def corpus_counts(
     aligner: Aligner,
     pairs: Iterable[SentencePair],
@@ -102,23 +123,14 @@ def corpus_counts(
     settings: Sequence[Setting],
     links_of: Callable[[Setting, dict[ScoreRequest, np.ndarray], EncodedPair], list[ScoredLink]],
 ) -> dict[Setting, AlignmentCounts]:
-    """Corpus counts of each setting, whose links ``links_of`` draws from one pair's matrices.
-
-    All settings share one forward pass per batch; a pair with an empty side counts as no links.
-    """
-    encoded = [aligner.encode(index, pair) for index, pair in enumerate(pairs)]
-    if len(encoded) != len(golds):
-        raise InputError(f"{len(encoded)} sentence pairs but {len(golds)} gold lines")
+    """Corpus counts of each setting (see :func:`links_per_pair`); links are counted, not kept."""
+    pairs = list(pairs)
+    if len(pairs) != len(golds):
+        raise InputError(f"{len(pairs)} sentence pairs but {len(golds)} gold lines")
     totals = {setting: AlignmentCounts() for setting in settings}
-    for pair in encoded:
-        if not pair.runnable:
-            for setting in settings:
-                totals[setting] = totals[setting] + count_links([], golds[pair.index])
-    for batch in aligner.batches([p for p in encoded if p.runnable]):
-        for pair, matrices in zip(batch, aligner.word_scores(batch, requests)):
-            for setting in settings:
-                links = links_of(setting, matrices, pair)
-                totals[setting] = totals[setting] + count_links([(l.src, l.tgt) for l in links], golds[pair.index])
+    for index, links in links_per_pair(aligner, pairs, requests, settings, links_of):
+        for setting in settings:
+            totals[setting] = totals[setting] + count_links(links[setting], golds[index])
     return totals
 
 

@@ -43,13 +43,13 @@ def load_pairs(src: str, tgt: str, count: int):
     return list(itertools.islice(itertools.cycle(list(read_parallel(src, tgt))), count))
 
 
-def child_aligner(args, layer_choice: str) -> dict:
+def child_aligner(args, layer_choice: str, dtype: str = "float32") -> dict:
     from aligner.config import AlignConfig
     from aligner.pipeline import Aligner
 
     probe = Aligner(AlignConfig(path=args.model, device="cpu"))
     layers = (probe.model.spec.decoder_layers,) if layer_choice == "last" else ()
-    aligner = Aligner(AlignConfig(path=args.model, device="cpu", layers=layers, max_tokens=args.max_tokens, batch_size=1000))
+    aligner = Aligner(AlignConfig(path=args.model, device="cpu", layers=layers, max_tokens=args.max_tokens, batch_size=1000, dtype=dtype))
     pairs = load_pairs(args.src, args.tgt, args.pairs)
     started = time.perf_counter()
     links = sum(len(result.links) for result in aligner.align(pairs))
@@ -152,6 +152,7 @@ def child_cli(args) -> dict:
 CHILDREN = {
     "aligner-default": lambda args: child_aligner(args, "default"),
     "aligner-last": lambda args: child_aligner(args, "last"),
+    "aligner-bf16": lambda args: child_aligner(args, "default", "bfloat16"),
     "paper": child_paper,
     "fairseq": child_fairseq,
     "cli": child_cli,

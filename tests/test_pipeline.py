@@ -51,3 +51,19 @@ def test_max_tokens_bounds_every_batch():
     for batch in batches:
         longest = max(max(len(p.src.ids), len(p.tgt.ids)) + 1 for p in batch)
         assert len(batch) == 1 or len(batch) * longest <= 60
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_reduced_precision_is_applied_and_close_to_float32(dtype):
+    """--dtype must reach the weights (load_state_dict alone would copy them back into float32)."""
+    import torch
+
+    pairs = list(read_parallel(str(SAMPLE / "sample.de"), str(SAMPLE / "sample.en")))
+    reduced = Aligner(AlignConfig(device="cpu", dtype=dtype))
+    assert {p.dtype for p in reduced.model.parameters()} == {getattr(torch, dtype)}
+    exact = {(n, l.src, l.tgt): l.score for n, r in enumerate(Aligner(AlignConfig(device="cpu")).align(pairs)) for l in r.links}
+    approx = {(n, l.src, l.tgt): l.score for n, r in enumerate(reduced.align(pairs)) for l in r.links}
+    shared = exact.keys() & approx.keys()
+    # a near-tie may flip; the scores themselves differ only by rounding
+    assert len(shared) >= 0.95 * len(exact)
+    assert max(abs(exact[key] - approx[key]) for key in shared) < 0.02

@@ -64,3 +64,56 @@ def test_bad_preset_names_file(tmp_path):
     preset.write_text(json.dumps({"name": "x", "settings": {"layer_count": 3}}))
     result = CliRunner().invoke(main, ["align", "--preset", str(preset)], input="a ||| b\n")
     assert result.exit_code == 1 and f"{preset}: unknown settings in preset: layer_count" in result.stderr
+
+
+def test_reversed_gold_set_swaps_sides_and_transposes_links():
+    from aligner.io import GoldLinks, SentencePair
+    from aligner.select import GoldSet
+
+    gold = GoldLinks(frozenset({(0, 1)}), frozenset({(0, 1), (2, 0)}))
+    reversed_set = GoldSet([SentencePair(("a", "b", "c"), ("x", "y"))], [gold], 0, "g").reversed()
+    assert reversed_set.pairs == [SentencePair(("x", "y"), ("a", "b", "c"))]
+    assert reversed_set.golds == [GoldLinks(frozenset({(1, 0)}), frozenset({(1, 0), (0, 2)}))]
+
+
+def test_symmetrized_candidates_shortlist_both_directions_within_both_depths():
+    from aligner.select import Selection, symmetrized_candidates
+    from aligner.symmetrize import SYMMETRIZATIONS
+
+    a, b, c = (Candidate((layer,), "norm", "awi", "argmax") for layer in (1, 2, 3))
+    forward, reverse = Selection(a, 0.1, [(a, 0.1), (c, 0.2)]), Selection(b, 0.1, [(b, 0.1), (a, 0.3)])
+    chosen = symmetrized_candidates(forward, reverse, decoder_layers=2, shortlist=2)
+    # c needs layer 3, which the shallower model lacks; a is shortlisted by both but tried once
+    assert [x.single for x in chosen] == [a] * len(SYMMETRIZATIONS) + [b] * len(SYMMETRIZATIONS)
+    assert [x.symmetrize for x in chosen[: len(SYMMETRIZATIONS)]] == list(SYMMETRIZATIONS)
+
+
+def test_symmetrized_selection_scores_what_align_writes(tmp_path):
+    """sweep --select --reverse-path chooses a symmetrized setting; align --preset with the same reverse
+    model must produce links whose AER (scored by `aligner score`) is the one the report gives.
+    The toy model's joint dictionary lets it stand in for the reverse model."""
+    from .conftest import FIXTURES
+
+    toy, prefix = str(FIXTURES["toy-deen"]), tmp_path / "toy"
+    runner = CliRunner()
+    result = runner.invoke(main, ["sweep", "--src", SRC, "--tgt", TGT, "--gold", GOLD, "--no-heads", "--select", "--dev", "8",
+                                  "--reverse-path", toy, "-o", str(prefix), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    report = prefix.with_suffix(".md").read_text()
+    row = next(line for line in report.splitlines() if line.startswith("| symmetrized |"))
+    reported_test_aer = float(row.split("|")[4])
+    preset = prefix.with_suffix(".symmetrized.preset.json")
+    name, settings = read_preset(preset)
+    assert name == "toy.symmetrized" and settings["symmetrize"] in row
+
+    refused = runner.invoke(main, ["align", "--src", SRC, "--tgt", TGT, "--preset", str(preset), "--device", "cpu"])
+    assert refused.exit_code == 2 and "give the reverse model with --reverse-path" in refused.output
+
+    links = tmp_path / "sym.align"
+    aligned = runner.invoke(main, ["align", "--src", SRC, "--tgt", TGT, "--preset", str(preset), "--reverse-path", toy,
+                                   "--device", "cpu", "-o", str(links)])
+    assert aligned.exit_code == 0, aligned.output
+    assert "|preset:toy.symmetrized|" in aligned.stderr and f"symmetrize:{settings['symmetrize']}+toy-deen@" in aligned.stderr
+    scored = runner.invoke(main, ["score", "--gold", GOLD, "--hyp", str(links), "--src", SRC, "--tgt", TGT, "--json"])
+    assert scored.exit_code == 0, scored.output
+    assert round(json.loads(scored.stdout)["aer"] * 100, 1) == reported_test_aer
