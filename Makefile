@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo fixtures docs-image prepare-data train-deen train-ende export-latest bench eflomal-baseline track-deen clean
+.PHONY: venv test demo fixtures docs-image prepare-data train-deen train-ende export-latest bench eflomal-baseline track-deen deen-best paper-slice clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,15 @@ train-deen: $(STAMP)
 
 train-ende: $(STAMP)
 	BF16=$${BF16:-1} bash eval/recipe/train.sh en-de
+
+# The paper's setting (separate vocabularies, transformer_iwslt_de_en) end to end on a small slice; ~10 min.
+paper-slice: $(STAMP)
+	bash eval/recipe/paper_slice.sh
+
+# Best single direction vs best symmetrized vs eflomal, settings chosen on deen_bicici100 (eval/results/deen-best.md).
+deen-best: $(STAMP)
+	$(PY) eval/deen_best.py --forward $(STATE)/ckpt_de_en/checkpoint_last.pt --reverse $(STATE)/ckpt_en_de/checkpoint_last.pt \
+		--data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model
 
 # The newest de->en checkpoint as an aligner bundle (fp16, no optimizer state).
 export-latest: $(STAMP)

@@ -111,8 +111,11 @@ model_options = options(
     click.option("--data-dir", type=PathArg, help="Directory with dict.<lang>.txt. [default: the checkpoint's directory]"),
     click.option("-s", "--source-lang", help="Source language (dictionary suffix)."),
     click.option("-t", "--target-lang", help="Target language (dictionary suffix)."),
-    click.option("--sentencepiece-model", type=PathArg, help="SentencePiece model the checkpoint was trained with."),
-    click.option("--bpe-codes", type=PathArg, help="subword-nmt / fastBPE codes the checkpoint was trained with ('@@ ' pieces)."),
+    click.option("--sentencepiece-model", type=PathArg, help="SentencePiece model the checkpoint was trained with (of the source side if the target has its own)."),
+    click.option("--bpe-codes", type=PathArg, help="subword-nmt / fastBPE codes the checkpoint was trained with ('@@ ' pieces; of the source side if the target has its own)."),
+    click.option("--target-sentencepiece-model", type=PathArg,
+                 help="SentencePiece model of the target side, for models trained with separate source and target vocabularies. [default: the source side's model, else the bundle's for the target language]"),
+    click.option("--target-bpe-codes", type=PathArg, help="BPE codes of the target side, for separate source and target vocabularies. [default: as --target-sentencepiece-model]"),
     click.option("--lowercase/--no-lowercase", default=None, help="Lowercase words before subword splitting. [default: as the bundle records]"),
 )
 decision_options = options(

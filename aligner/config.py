@@ -50,8 +50,10 @@ class AlignConfig:
     data_dir: Optional[Path] = None
     source_lang: Optional[str] = None
     target_lang: Optional[str] = None
-    sentencepiece_model: Optional[Path] = None
+    sentencepiece_model: Optional[Path] = None  # of the source side, and of the target side unless it has its own
     bpe_codes: Optional[Path] = None
+    target_sentencepiece_model: Optional[Path] = None  # models trained with separate vocabularies per language
+    target_bpe_codes: Optional[Path] = None
     lowercase: Optional[bool] = None  # None = as the bundle records (no lowercasing without one)
     # extraction (layers and heads are 1-based, as the paper counts); several are averaged
     layers: tuple[int, ...] = ()  # () = the default layer of the model

@@ -182,6 +182,8 @@ class Aligner:
             sentencepiece_model=config.sentencepiece_model,
             bpe_codes=config.bpe_codes,
             lowercase=config.lowercase,
+            target_sentencepiece_model=config.target_sentencepiece_model,
+            target_bpe_codes=config.target_bpe_codes,
         )
         self._check_vocabulary_sizes()
         spec = self.model.spec
@@ -234,8 +236,8 @@ class Aligner:
             resources.name,
             self.info.sha256,
             self.model.spec.decoder_layers,
-            resources.preprocessor.lowercase,
-            resources.preprocessor.segmenter.name,
+            resources.lowercase,
+            resources.subword,
             overrides,
         )
 
@@ -243,8 +245,8 @@ class Aligner:
         resources = self.resources
         encoded = EncodedPair(
             index,
-            resources.preprocessor.encode(pair.src, resources.source_dictionary),
-            resources.preprocessor.encode(pair.tgt, resources.target_dictionary),
+            resources.source_preprocessor.encode(pair.src, resources.source_dictionary),
+            resources.target_preprocessor.encode(pair.tgt, resources.target_dictionary),
             final_punctuation=bool(pair.src and pair.tgt) and is_punctuation(pair.src[-1]) and is_punctuation(pair.tgt[-1]),
         )
         encoded.too_long = self._too_long(encoded)
@@ -356,10 +358,35 @@ class Aligner:
 
 
 def reverse_config(config: AlignConfig) -> AlignConfig:
-    """The settings of ``config``'s reverse model: the same alignment settings, languages swapped."""
+    """The settings of ``config``'s reverse model: the same alignment settings, languages swapped.
+
+    Explicit subword models swap sides with the languages; a bundle's per-language models
+    need nothing, since they are looked up by language.
+    """
     if config.reverse_path is None:
         raise ConfigError("symmetrization needs a reverse model (reverse_path)")
-    return replace(config, path=config.reverse_path, reverse_path=None, source_lang=config.target_lang, target_lang=config.source_lang)
+    source_models = (config.sentencepiece_model, config.bpe_codes)
+    target_models = (config.target_sentencepiece_model, config.target_bpe_codes)
+    if any(target_models) and not any(source_models):
+        # Swapped, the explicit target model would become the source's and, with no target
+        # model given, the reverse target's too, instead of the bundle's.
+        raise ConfigError(
+            "with a reverse model, give the source side's subword model (--sentencepiece-model or --bpe-codes) "
+            "as well as the target side's"
+        )
+    if not any(target_models):
+        target_models = source_models
+    return replace(
+        config,
+        path=config.reverse_path,
+        reverse_path=None,
+        source_lang=config.target_lang,
+        target_lang=config.source_lang,
+        sentencepiece_model=target_models[0],
+        bpe_codes=target_models[1],
+        target_sentencepiece_model=source_models[0],
+        target_bpe_codes=source_models[1],
+    )
 
 
 class SymmetrizedAligner:

@@ -3,6 +3,10 @@
 A *bundle* is a directory with the checkpoint and an ``aligner.json`` that records the
 languages, lowercasing and subword model, so ``aligner align --path DIR`` needs nothing
 else. Explicit options always win over what a bundle or the checkpoint records.
+
+``subword_model`` is one file for both sides, or ``{"de": "spm.de.model", "en": "spm.en.model"}``
+for models trained with separate vocabularies. The map is keyed by language, not by side, so
+the same bundle serves as the reverse model of a symmetrized run with its languages swapped.
 """
 
 from __future__ import annotations
@@ -11,12 +15,12 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from .checkpoint import CheckpointInfo
 from .dictionary import Dictionary
 from .errors import ResourceError
-from .subword import Preprocessor, SentencePieceSegmenter, Segmenter, SubwordNmtSegmenter, WholeWords, check_vocabulary
+from .subword import SEGMENTERS, Preprocessor, Segmenter, WholeWords, check_vocabulary, describe_subwords
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +38,12 @@ class Bundle:
     target_lang: Optional[str] = None
     lowercase: bool = False
     subword: Optional[str] = None  # "sentencepiece" | "subword-nmt"
-    subword_model: Optional[str] = None
+    subword_model: Union[str, dict[str, str], None] = None  # one file, or one per language
     name: Optional[str] = None
+
+    @property
+    def json_path(self) -> Path:
+        return self.directory / BUNDLE_FILE
 
     @classmethod
     def read(cls, path: Path) -> "Bundle":
@@ -43,11 +51,51 @@ class Bundle:
             raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ResourceError(f"unreadable bundle description ({exc})", path) from None
+        if not isinstance(raw, dict):
+            raise ResourceError("a bundle description is a JSON object", path)
         known = {"checkpoint", "source_lang", "target_lang", "lowercase", "subword", "subword_model", "name"}
         unknown = sorted(set(raw) - known - {"format", "description"})
         if unknown:
             raise ResourceError(f"unknown bundle fields: {', '.join(unknown)}", path)
-        return cls(directory=path.parent, **{key: value for key, value in raw.items() if key in known})
+        bundle = cls(directory=path.parent, **{key: value for key, value in raw.items() if key in known})
+        if isinstance(bundle.subword_model, dict):
+            bundle._check_per_language_models(bundle.subword_model)
+        elif bundle.subword_model is not None and not isinstance(bundle.subword_model, str):
+            raise ResourceError("subword_model must be a file name or a map from language to file name", path)
+        return bundle
+
+    def _check_per_language_models(self, models: dict[str, Any]) -> None:
+        if not (self.source_lang and self.target_lang):
+            raise ResourceError("a per-language subword_model needs source_lang and target_lang", self.json_path)
+        expected = {self.source_lang, self.target_lang}
+        if set(models) != expected:
+            problems = []
+            if missing := sorted(expected - set(models)):
+                problems.append(f"no model for {', '.join(missing)}")
+            if extra := sorted(set(models) - expected):
+                problems.append(f"unexpected {', '.join(extra)}")
+            raise ResourceError(
+                f"subword_model must name a model for exactly the bundle's languages "
+                f"{self.source_lang} and {self.target_lang}: {'; '.join(problems)}",
+                self.json_path,
+            )
+        for lang, file_name in sorted(models.items()):
+            if not isinstance(file_name, str):
+                raise ResourceError(f"subword_model for {lang} must be a file name, got {file_name!r}", self.json_path)
+            if not (self.directory / file_name).is_file():
+                raise ResourceError(f"subword_model for {lang}: {file_name} not found in {self.directory}", self.json_path)
+
+    def subword_model_path(self, lang: str) -> Path:
+        """The subword model that segments ``lang``: the joint model, or that language's own."""
+        if not isinstance(self.subword_model, dict):
+            return self.directory / str(self.subword_model)
+        if lang not in self.subword_model:
+            # Only when -s/-t name languages other than the bundle's own.
+            raise ResourceError(
+                f"subword_model has no model for language {lang!r} (it has {', '.join(sorted(self.subword_model))})",
+                self.json_path,
+            )
+        return self.directory / self.subword_model[lang]
 
 
 def find_bundle(path: Path) -> tuple[Path, Optional[Bundle]]:
@@ -73,9 +121,18 @@ class ModelResources:
     source_dictionary: Dictionary
     target_dictionary: Dictionary
     dictionary_paths: tuple[Path, Path]
-    preprocessor: Preprocessor
-    subword_path: Optional[Path]
+    source_preprocessor: Preprocessor
+    target_preprocessor: Preprocessor
     name: str
+
+    @property
+    def lowercase(self) -> bool:
+        return self.source_preprocessor.lowercase
+
+    @property
+    def subword(self) -> str:
+        """How words were split, for the signature (see :func:`describe_subwords`)."""
+        return describe_subwords(self.source_preprocessor.segmenter, self.target_preprocessor.segmenter)
 
 
 def _languages(explicit: tuple[Optional[str], Optional[str]], bundle: Optional[Bundle], info: CheckpointInfo, data_dir: Path) -> tuple[str, str]:
@@ -106,26 +163,40 @@ def _data_dir(explicit: Optional[Path], checkpoint: Path, info: CheckpointInfo) 
     return checkpoint.parent
 
 
-def _segmenter(
-    sentencepiece_model: Optional[Path], bpe_codes: Optional[Path], bundle: Optional[Bundle]
-) -> tuple[Segmenter, Optional[Path]]:
+SubwordModel = tuple[str, Path]  # (kind as in SEGMENTERS, file)
+
+
+def _explicit_model(sentencepiece_model: Optional[Path], bpe_codes: Optional[Path], prefix: str = "") -> Optional[SubwordModel]:
     if sentencepiece_model is not None and bpe_codes is not None:
-        raise ResourceError("give either --sentencepiece-model or --bpe-codes, not both")
+        raise ResourceError(f"give either --{prefix}sentencepiece-model or --{prefix}bpe-codes, not both")
     if sentencepiece_model is not None:
-        return SentencePieceSegmenter(sentencepiece_model), sentencepiece_model
+        return "sentencepiece", sentencepiece_model
     if bpe_codes is not None:
-        return SubwordNmtSegmenter(bpe_codes), bpe_codes
-    if bundle is not None and bundle.subword:
-        if not bundle.subword_model:
-            raise ResourceError(f"bundle names subword {bundle.subword!r} but no subword_model", bundle.directory / BUNDLE_FILE)
-        model_path = bundle.directory / bundle.subword_model
-        if bundle.subword == "sentencepiece":
-            return SentencePieceSegmenter(model_path), model_path
-        if bundle.subword == "subword-nmt":
-            return SubwordNmtSegmenter(model_path), model_path
-        raise ResourceError(f"unknown subword type {bundle.subword!r}", bundle.directory / BUNDLE_FILE)
-    logger.warning("no subword model given: words are looked up in the dictionary as they are")
-    return WholeWords(), None
+        return "subword-nmt", bpe_codes
+    return None
+
+
+def _bundle_model(bundle: Optional[Bundle], lang: str) -> Optional[SubwordModel]:
+    if bundle is None or not bundle.subword:
+        return None
+    if not bundle.subword_model:
+        raise ResourceError(f"bundle names subword {bundle.subword!r} but no subword_model", bundle.json_path)
+    if bundle.subword not in SEGMENTERS:
+        raise ResourceError(f"unknown subword type {bundle.subword!r}", bundle.json_path)
+    return bundle.subword, bundle.subword_model_path(lang)
+
+
+def _segmenters(source: Optional[SubwordModel], target: Optional[SubwordModel]) -> tuple[Segmenter, Segmenter]:
+    """Load each side's model; a file named for both sides is loaded once and counts as joint."""
+    loaded: dict[Optional[SubwordModel], Segmenter] = {}
+    for model in (source, target):
+        if model not in loaded:
+            loaded[model] = WholeWords() if model is None else SEGMENTERS[model[0]](model[1])
+    unsegmented = [side for side, model in (("source", source), ("target", target)) if model is None]
+    if unsegmented:
+        sides = " and ".join(unsegmented)
+        logger.warning("no subword model for the %s side: words are looked up in the dictionary as they are", sides)
+    return loaded[source], loaded[target]
 
 
 def resolve_resources(
@@ -138,15 +209,28 @@ def resolve_resources(
     sentencepiece_model: Optional[Path] = None,
     bpe_codes: Optional[Path] = None,
     lowercase: Optional[bool] = None,
+    target_sentencepiece_model: Optional[Path] = None,
+    target_bpe_codes: Optional[Path] = None,
 ) -> ModelResources:
+    """Dictionaries and preprocessing of both sides.
+
+    The source side uses ``sentencepiece_model``/``bpe_codes``, the target side its
+    ``target_`` counterparts, falling back to the source's explicit model and then to the
+    bundle's model for its language.
+    """
     directory = _data_dir(data_dir, checkpoint, info)
     src, tgt = _languages((source_lang, target_lang), bundle, info, directory)
     dictionaries = []
     for lang in (src, tgt):
         path = directory / f"dict.{lang}.txt"
         dictionaries.append((path, Dictionary.load(path)))
-    segmenter, subword_path = _segmenter(sentencepiece_model, bpe_codes, bundle)
-    for path, dictionary in dictionaries:
+    explicit_source = _explicit_model(sentencepiece_model, bpe_codes)
+    explicit_target = _explicit_model(target_sentencepiece_model, target_bpe_codes, prefix="target-")
+    segmenters = _segmenters(
+        explicit_source or _bundle_model(bundle, src),
+        explicit_target or explicit_source or _bundle_model(bundle, tgt),
+    )
+    for segmenter, (path, dictionary) in zip(segmenters, dictionaries):
         check_vocabulary(segmenter, dictionary, path)
     if lowercase is None:
         lowercase = bundle.lowercase if bundle is not None else False
@@ -157,7 +241,7 @@ def resolve_resources(
         source_dictionary=dictionaries[0][1],
         target_dictionary=dictionaries[1][1],
         dictionary_paths=(dictionaries[0][0], dictionaries[1][0]),
-        preprocessor=Preprocessor(segmenter, lowercase),
-        subword_path=subword_path,
+        source_preprocessor=Preprocessor(segmenters[0], lowercase),
+        target_preprocessor=Preprocessor(segmenters[1], lowercase),
         name=name,
     )

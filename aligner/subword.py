@@ -90,6 +90,22 @@ class SubwordNmtSegmenter:
         return len(unit) == 1 or unit in self.units
 
 
+SEGMENTERS = {"sentencepiece": SentencePieceSegmenter, "subword-nmt": SubwordNmtSegmenter}
+
+
+def describe_subwords(source: Segmenter, target: Segmenter) -> str:
+    """The ``subword`` field of a signature.
+
+    Separate models per language can split the same word differently on each side, so a
+    result made with them must not pass for one made with a joint model.
+    """
+    if source is target:
+        return source.name
+    if source.name == target.name:
+        return f"{source.name}-separate"
+    return f"{source.name}+{target.name}"
+
+
 @dataclass(frozen=True, slots=True)
 class EncodedSentence:
     """Dictionary ids of a sentence's pieces, and how many pieces each word produced.

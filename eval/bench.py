@@ -149,6 +149,30 @@ def child_cli(args) -> dict:
     return {"seconds": seconds, "pairs": args.pairs}
 
 
+def child_precision(args) -> dict:
+    """AER on the RWTH gold at the default layer in float32 and in bfloat16, and how many links agree."""
+    from aligner.config import AlignConfig
+    from aligner.metrics import AlignmentCounts, count_links, scores_from_counts
+    from aligner.pipeline import Aligner
+    from aligner.select import load_gold_set
+
+    gold = Path(args.gold_dir)
+    test = load_gold_set(str(gold / "deen.lc.src"), str(gold / "deen.lc.tgt"), str(gold / "deen.talp"))
+    links = {}
+    for dtype in ("float32", "bfloat16"):
+        aligner = Aligner(AlignConfig(path=args.model, device="cpu", dtype=dtype, max_tokens=args.max_tokens, batch_size=1000))
+        links[dtype] = [{(l.src, l.tgt) for l in result.links} for result in aligner.align(test.pairs)]
+    result = {"seconds": 0.0, "pairs": len(test.pairs)}
+    for dtype, found in links.items():
+        counts = sum((count_links(pair, g) for pair, g in zip(found, test.golds)), AlignmentCounts())
+        result[f"aer_{dtype}"] = scores_from_counts(counts)[0]
+    exact, reduced = links["float32"], links["bfloat16"]
+    result["links_float32"] = sum(map(len, exact))
+    result["links_shared"] = sum(len(a & b) for a, b in zip(exact, reduced))
+    result["pairs_identical"] = sum(a == b for a, b in zip(exact, reduced))
+    return result
+
+
 CHILDREN = {
     "aligner-default": lambda args: child_aligner(args, "default"),
     "aligner-last": lambda args: child_aligner(args, "last"),
@@ -156,6 +180,7 @@ CHILDREN = {
     "paper": child_paper,
     "fairseq": child_fairseq,
     "cli": child_cli,
+    "precision": child_precision,
 }
 
 
@@ -164,7 +189,8 @@ CHILDREN = {
 
 def run_child(name: str, args, pairs: int) -> dict:
     command = [sys.executable, __file__, "--child", name, "--model", args.model, "--src", args.src, "--tgt", args.tgt,
-               "--pairs", str(pairs), "--max-tokens", str(args.max_tokens), "--scaling-base", str(args.scaling_base)]
+               "--pairs", str(pairs), "--max-tokens", str(args.max_tokens), "--scaling-base", str(args.scaling_base),
+               "--gold-dir", str(args.gold_dir)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=ROOT)
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
@@ -184,8 +210,19 @@ def machine() -> str:
             f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
 
 
+def precision_lines(check: dict | None) -> list[str]:
+    if check is None:
+        return ["(bfloat16 AER check skipped: no gold set at --gold-dir)", ""]
+    return [
+        f"bfloat16 vs float32 at the default layer on the RWTH gold ({check['pairs']} pairs, same model): AER "
+        f"{check['aer_float32'] * 100:.2f} vs {check['aer_bfloat16'] * 100:.2f}; {check['links_shared']} of "
+        f"{check['links_float32']} float32 links also in bfloat16, {check['pairs_identical']} of {check['pairs']} pairs identical.",
+        "",
+    ]
+
+
 def report(args, results: dict, scaling: dict) -> str:
-    a, last, paper, fairseq = (results[name] for name in ("aligner-default", "aligner-last", "paper", "fairseq"))
+    a, last, bf16, paper, fairseq = (results[name] for name in ("aligner-default", "aligner-last", "aligner-bf16", "paper", "fairseq"))
     rate = lambda r: r["pairs"] / r["seconds"]
     lines = [
         "# Throughput: aligner vs the paper's way vs fairseq's forward pass",
@@ -198,6 +235,7 @@ def report(args, results: dict, scaling: dict) -> str:
         "|---|---|---|---|",
         f"| (a) aligner, default layer {a['layer']} | {a['seconds']:.1f} | {rate(a):.1f} | {a['peak_rss_mib']:.0f} |",
         f"| (a) aligner, last layer {last['layer']} | {last['seconds']:.1f} | {rate(last):.1f} | {last['peak_rss_mib']:.0f} |",
+        f"| (a) aligner, default layer {bf16['layer']}, `--dtype bfloat16` | {bf16['seconds']:.1f} | {rate(bf16):.1f} | {bf16['peak_rss_mib']:.0f} |",
         f"| (b) paper's way (1 sentence/pass, all layers, vocab projection, H x T x S x d vectors) | {paper['seconds']:.1f} | {rate(paper):.1f} | {paper['peak_rss_mib']:.0f} |",
         f"| (c) fairseq forward + vocab projection + log-probs, same batches | {fairseq['seconds']:.1f} | {rate(fairseq):.1f} | {fairseq['peak_rss_mib']:.0f} |",
         "",
@@ -206,7 +244,11 @@ def report(args, results: dict, scaling: dict) -> str:
         f"- time(b) / time(a, default layer) = **{paper['seconds'] / a['seconds']:.1f}**",
         f"- time(c) / time(a, default layer) = **{fairseq['seconds'] / a['seconds']:.2f}**",
         f"- time(c) / time(a, last layer) = **{fairseq['seconds'] / last['seconds']:.2f}**",
+        f"- time(b) / time(a, default layer, bfloat16) = **{paper['seconds'] / bf16['seconds']:.1f}** (different precisions: "
+        "(b) and (c) run in float32)",
+        f"- time(a, float32) / time(a, bfloat16) = **{a['seconds'] / bf16['seconds']:.2f}**",
         "",
+        *precision_lines(results.get("precision")),
         f"Scaling of `aligner align` (CLI, streaming to a file, default layer, default --chunk-size 10000; the first "
         f"{args.scaling_base} pairs repeated, so every size has the same sentence lengths; seconds include model loading):",
         "",
@@ -230,13 +272,17 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=4000)
     parser.add_argument("--scaling", default="1000,10000,100000", help="pair counts for the scaling runs ('' to skip)")
     parser.add_argument("--scaling-base", type=int, default=1000, help="the scaling runs repeat this many first pairs")
+    parser.add_argument("--gold-dir", type=Path, default=Path(os.environ.get("ALIGNER_DATA", ROOT.parent / "shared" / "data")) / "gold" / "deen",
+                        help="RWTH de-en gold (deen.lc.src/tgt, deen.talp) for the bfloat16 AER check; skipped if absent")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--child", choices=CHILDREN)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(CHILDREN[args.child](args)))
         return
-    results = {name: run_child(name, args, args.pairs) for name in ("aligner-default", "aligner-last", "paper", "fairseq")}
+    results = {name: run_child(name, args, args.pairs) for name in ("aligner-default", "aligner-last", "aligner-bf16", "paper", "fairseq")}
+    if (args.gold_dir / "deen.talp").is_file():
+        results["precision"] = run_child("precision", args, args.pairs)
     scaling = {int(n): run_child("cli", args, int(n)) for n in args.scaling.split(",") if n}
     text = report(args, results, scaling)
     print(text)

@@ -6,6 +6,7 @@ The bundle keeps only what alignment needs: the model options and the weights, i
 checkpoint that needs unsafe unpickling is refused here too.
 
     python eval/export_bundle.py CKPT OUT_DIR --data-dir BIN --spm SPM.model --name deen-base
+    python eval/export_bundle.py CKPT OUT_DIR --data-dir BIN --spm-src spm.de.model --spm-tgt spm.en.model --name deen-sep
 """
 
 from __future__ import annotations
@@ -42,18 +43,35 @@ def slim_state(state: dict, dtype: torch.dtype) -> dict:
     return slim
 
 
+def copy_subword_models(args: argparse.Namespace) -> str | dict[str, str]:
+    """Copy the SentencePiece model(s) into the bundle; return aligner.json's ``subword_model``."""
+    if args.spm is not None:
+        shutil.copy(args.spm, args.out / "spm.model")
+        return "spm.model"
+    # Keyed by language, as aligner.json's per-language form is.
+    models = {args.source_lang: args.spm_src, args.target_lang: args.spm_tgt}
+    for lang, model in models.items():
+        shutil.copy(model, args.out / f"spm.{lang}.model")
+    return {lang: f"spm.{lang}.model" for lang in models}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--data-dir", type=Path, required=True, help="fairseq-preprocess output with dict.<lang>.txt")
-    parser.add_argument("--spm", type=Path, required=True, help="SentencePiece model of the training run")
+    parser.add_argument("--spm", type=Path, help="SentencePiece model of the training run (joint: both languages)")
+    parser.add_argument("--spm-src", type=Path, help="source SentencePiece model, for a run with one model per language (with --spm-tgt)")
+    parser.add_argument("--spm-tgt", type=Path, help="target SentencePiece model, for a run with one model per language (with --spm-src)")
     parser.add_argument("-s", "--source-lang", default="de")
     parser.add_argument("-t", "--target-lang", default="en")
     parser.add_argument("--name", required=True)
     parser.add_argument("--no-lowercase", action="store_true", help="the training text was not lowercased")
     parser.add_argument("--fp32", action="store_true", help="keep float32 weights")
     args = parser.parse_args()
+    given = (args.spm is not None, args.spm_src is not None, args.spm_tgt is not None)
+    if given not in ((True, False, False), (False, True, True)):
+        parser.error("give either --spm or both --spm-src and --spm-tgt")
 
     state = read_checkpoint(args.checkpoint)
     slim = slim_state(state, torch.float32 if args.fp32 else torch.float16)
@@ -66,7 +84,7 @@ def main() -> None:
     torch.save(slim, args.out / "model.pt")
     for lang in (args.source_lang, args.target_lang):
         shutil.copy(args.data_dir / f"dict.{lang}.txt", args.out / f"dict.{lang}.txt")
-    shutil.copy(args.spm, args.out / "spm.model")
+    subword_model = copy_subword_models(args)
     updates = (state.get("optimizer_history") or [{}])[-1].get("num_updates")
     bundle = {
         "format": "aligner-bundle/1",
@@ -77,7 +95,7 @@ def main() -> None:
         "target_lang": args.target_lang,
         "lowercase": not args.no_lowercase,
         "subword": "sentencepiece",
-        "subword_model": "spm.model",
+        "subword_model": subword_model,
     }
     (args.out / "aligner.json").write_text(json.dumps(bundle, indent=2) + "\n", encoding="utf-8")
     size = sum(path.stat().st_size for path in args.out.iterdir())
