@@ -67,10 +67,12 @@ export-latest: $(STAMP)
 	$(PY) eval/export_bundle.py $(STATE)/ckpt_de_en/checkpoint_last.pt $(LATEST) \
 		--data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model --name deen-latest
 
-# Throughput of aligner vs the paper's way vs fairseq (eval/results/bench.md); about 30 minutes on 2 cores.
+# Throughput of aligner vs the paper's way vs fairseq (eval/results/bench.md, ~6 min), then the scaling
+# to 100k pairs (bench-scaling.md, ~17 min). SCALING= skips the scaling runs.
+SCALING ?= 1000,10000,100000
 bench: export-latest
 	$(PY) eval/bench.py --model $(LATEST) --src $(STATE)/tok/test.de --tgt $(STATE)/tok/test.en \
-		--pairs 2000 --out eval/results/bench.md
+		--pairs 2000 --out eval/results/bench.md --scaling "$(SCALING)" --scaling-out eval/results/bench-scaling.md
 
 # eflomal on the NMT training corpus + the gold text, scored on both de-en gold sets (eval/results/eflomal.md); ~5 min, 1 thread.
 eflomal-baseline: $(STAMP)

@@ -221,15 +221,23 @@ def precision_lines(check: dict | None) -> list[str]:
     ]
 
 
-def report(args, results: dict, scaling: dict) -> str:
+def header(args, title: str) -> list[str]:
+    return [
+        f"# {title}",
+        "",
+        f"Machine: {machine()}. CPU only; every configuration in a fresh process, one after another in one run "
+        f"({time.strftime('%Y-%m-%d', time.gmtime())}).",
+        f"Model: `{args.model}`. Pairs: `{args.src}` / `{args.tgt}`. Batches: --max-tokens {args.max_tokens}.",
+        f"Command: `python eval/bench.py {' '.join(sys.argv[1:])}`.",
+        "",
+    ]
+
+
+def ratio_report(args, results: dict) -> str:
     a, last, bf16, paper, fairseq = (results[name] for name in ("aligner-default", "aligner-last", "aligner-bf16", "paper", "fairseq"))
     rate = lambda r: r["pairs"] / r["seconds"]
-    lines = [
-        "# Throughput: aligner vs the paper's way vs fairseq's forward pass",
-        "",
-        f"Machine: {machine()}. CPU only; every configuration in a fresh process, one after another in one run.",
-        f"Model: `{args.model}`. Pairs: {args.pairs} from `{args.src}` / `{args.tgt}`. Batches: --max-tokens {args.max_tokens}.",
-        f"Command: `make bench` (`python eval/bench.py {' '.join(sys.argv[1:])}`).",
+    lines = header(args, "Throughput: aligner vs the paper's way vs fairseq's forward pass") + [
+        f"{args.pairs} pairs per configuration.",
         "",
         "| configuration | seconds | pairs/s | peak RSS (MiB) |",
         "|---|---|---|---|",
@@ -249,8 +257,14 @@ def report(args, results: dict, scaling: dict) -> str:
         f"- time(a, float32) / time(a, bfloat16) = **{a['seconds'] / bf16['seconds']:.2f}**",
         "",
         *precision_lines(results.get("precision")),
-        f"Scaling of `aligner align` (CLI, streaming to a file, default layer, default --chunk-size 10000; the first "
-        f"{args.scaling_base} pairs repeated, so every size has the same sentence lengths; seconds include model loading):",
+    ]
+    return "\n".join(lines)
+
+
+def scaling_report(args, scaling: dict) -> str:
+    lines = header(args, "Scaling of `aligner align` with corpus size") + [
+        f"`aligner align` through the CLI, streaming to a file, default layer, default --chunk-size 10000; the first "
+        f"{args.scaling_base} pairs repeated, so every size has the same sentence lengths; seconds include model loading.",
         "",
         "| pairs | seconds | pairs/s | peak RSS (MiB) |",
         "|---|---|---|---|",
@@ -274,21 +288,29 @@ def main() -> None:
     parser.add_argument("--scaling-base", type=int, default=1000, help="the scaling runs repeat this many first pairs")
     parser.add_argument("--gold-dir", type=Path, default=Path(os.environ.get("ALIGNER_DATA", ROOT.parent / "shared" / "data")) / "gold" / "deen",
                         help="RWTH de-en gold (deen.lc.src/tgt, deen.talp) for the bfloat16 AER check; skipped if absent")
-    parser.add_argument("--out", type=Path)
+    parser.add_argument("--out", type=Path, help="ratio report (Markdown)")
+    parser.add_argument("--scaling-out", type=Path, help="scaling report (Markdown)")
+    parser.add_argument("--skip-ratios", action="store_true", help="only the scaling runs")
     parser.add_argument("--child", choices=CHILDREN)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(CHILDREN[args.child](args)))
         return
-    results = {name: run_child(name, args, args.pairs) for name in ("aligner-default", "aligner-last", "aligner-bf16", "paper", "fairseq")}
-    if (args.gold_dir / "deen.talp").is_file():
-        results["precision"] = run_child("precision", args, args.pairs)
+    reports = []
+    if not args.skip_ratios:
+        names = ("aligner-default", "aligner-last", "aligner-bf16", "paper", "fairseq")
+        results = {name: run_child(name, args, args.pairs) for name in names}
+        if (args.gold_dir / "deen.talp").is_file():
+            results["precision"] = run_child("precision", args, args.pairs)
+        reports.append((ratio_report(args, results), args.out))
     scaling = {int(n): run_child("cli", args, int(n)) for n in args.scaling.split(",") if n}
-    text = report(args, results, scaling)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
+    if scaling:
+        reports.append((scaling_report(args, scaling), args.scaling_out))
+    for text, path in reports:
+        print(text)
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -82,5 +82,5 @@ step "sweep every layer on the RWTH gold" \
   echo
   sed -n '/^| setting/,/^$/p' "$WORK/sweep.md"
   echo "Bundle: $(cat "$WORK/bundle/aligner.json" | tr -s ' \n' ' ')"
-} > "$REPORT"
+} | sed -e "s|$ROOT/||g" -e "s|$HOME|~|g" > "$REPORT"
 echo "wrote $REPORT"
