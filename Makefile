@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo fixtures docs-image prepare-data train-deen train-ende export-latest bench eflomal-baseline track-deen deen-best paper-slice clean
+.PHONY: venv test demo fixtures docs-image prepare-data train-deen train-ende export-latest bench eflomal-baseline track-deen track-ende deen-best paper-slice clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -81,6 +81,10 @@ eflomal-baseline: $(STAMP)
 # Dev-set (deen_bicici100) AER of every de->en checkpoint not yet measured (eval/results/deen-training-curve.md).
 track-deen: $(STAMP)
 	$(PY) eval/track_checkpoints.py --save-dir $(STATE)/ckpt_de_en --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model
+
+track-ende: $(STAMP)
+	$(PY) eval/track_checkpoints.py --save-dir $(STATE)/ckpt_en_de --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model \
+		-s en -t de --reverse --results eval/results/ende-training-curve.json
 
 clean:
 	rm -rf build .pytest_cache

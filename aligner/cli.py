@@ -414,10 +414,10 @@ def score(gold, hyp, src, tgt, gold_zero_based, reverse_gold, drop_invalid, as_j
 @handle_errors
 def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrite, curve, select_on_dev, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs, reverse_path, **settings) -> None:
     """AER of every decoder layer (and head) x {weight, norm} x {awo, awi} on a gold set."""
-    from .config import AlignConfig
-    from .io import read_gold, read_parallel
     from dataclasses import replace
 
+    from .config import AlignConfig
+    from .io import read_gold, read_parallel
     from .pipeline import Aligner, reverse_config
     from .select import load_gold_set, select_settings
     from .sweep import run_sweep

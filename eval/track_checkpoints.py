@@ -132,7 +132,7 @@ def log_validation(save_dir: Path) -> dict[int, dict[str, float]]:
 # ---------------------------------------------------------------- the dev set
 
 
-def load_dev_set(src: Path, tgt: Path, gold: Path, zero_based: bool):
+def load_dev_set(src: Path, tgt: Path, gold: Path, zero_based: bool, reverse: bool = False):
     """Pairs and gold links, with gold links outside their sentence dropped and counted.
 
     deen_bicici100 line 63 has the link 12-16 for a 13-word English sentence; `aligner score
@@ -141,6 +141,8 @@ def load_dev_set(src: Path, tgt: Path, gold: Path, zero_based: bool):
     from aligner.select import load_gold_set
 
     dev = load_gold_set(str(src), str(tgt), str(gold), not zero_based, drop_invalid=True)
+    if reverse:  # a target-to-source model: sides swapped, gold transposed
+        dev = dev.reversed()
     return dev.pairs, dev.golds, dev.dropped_links
 
 
@@ -203,12 +205,13 @@ def markdown(results: dict[str, Any]) -> str:
     layers = max((e["layers"] for e in entries), default=0)
     dev = results.get("dev_set", {})
     lines = [
-        "# de->en training curve: alignment quality per checkpoint",
+        f"# {results.get('direction', 'de->en')} training curve: alignment quality per checkpoint",
         "",
         f"AER (%) on the development set {dev.get('name', '')} ({dev.get('pairs', '?')} pairs, sure links only, "
         f"{dev.get('dropped_gold_links', 0)} out-of-range gold link dropped), layer level, argmax per target word "
         "with `</s>` as null, sum/mean subword merging; lower is better. Written by `eval/track_checkpoints.py`; "
-        "every layer x {weight, norm} x {AWI, AWO} is in `deen-training-curve.json`.",
+        f"every layer x {{weight, norm}} x {{AWI, AWO}} is in `{results.get('json_name', 'deen-training-curve.json')}`."
+        + (" The model runs en->de: text sides swapped, gold links transposed." if results.get("direction") == "en->de" else ""),
         "",
         "| updates | checkpoint | valid loss | valid ppl | best AWI norm | best AWI weight | best AWO norm | "
         + " | ".join(f"AWI norm L{l}" for l in range(1, layers + 1))
@@ -267,6 +270,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--gold-one-based", action="store_true", help="gold indices start at 1 (deen_bicici100's are 0-based)")
     parser.add_argument("--results", type=Path, default=HERE / "results/deen-training-curve.json",
                         help="JSON to append to; the .md beside it is rewritten")
+    parser.add_argument("--reverse", action="store_true",
+                        help="the model translates --tgt into --src (en->de on the default set): swap the sides, transpose the gold")
     parser.add_argument("--min-age", type=float, default=60.0, help="skip checkpoints modified less than this many seconds ago")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the training job needs the other core)")
@@ -282,7 +287,9 @@ def main() -> None:
 
     results = read_results(args.results)
     done = {e["num_updates"] for e in results["entries"]}
-    pairs, golds, dropped = load_dev_set(args.src, args.tgt, args.gold, not args.gold_one_based)
+    pairs, golds, dropped = load_dev_set(args.src, args.tgt, args.gold, not args.gold_one_based, args.reverse)
+    results["direction"] = f"{args.source_lang}->{args.target_lang}"
+    results["json_name"] = args.results.name
     results["dev_set"] = {"name": args.gold.parent.name, "gold": str(args.gold), "pairs": len(pairs),
                           "dropped_gold_links": dropped}
     from_log = log_validation(args.save_dir)
