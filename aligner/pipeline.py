@@ -24,7 +24,7 @@ from .io import ScoredLink, SentencePair
 from .measures import measure_scores
 from .merge import merge_to_words, spans_from_counts
 from .model import TransformerModel
-from .resources import DEFAULT_MODEL, ModelResources, find_bundle, resolve_resources
+from .resources import ModelResources, default_model, find_bundle, resolve_resources
 from .subword import EncodedSentence
 from .symmetrize import symmetrize
 
@@ -168,7 +168,7 @@ class Aligner:
     """
 
     def __init__(self, config: AlignConfig = AlignConfig()):
-        checkpoint, bundle = find_bundle(Path(config.path) if config.path is not None else DEFAULT_MODEL)
+        checkpoint, bundle = find_bundle(Path(config.path) if config.path is not None else default_model())
         self.device = resolve_device(config.device)
         model, self.info = load_model(checkpoint, getattr(torch, config.dtype))
         self.model: TransformerModel = model.to(self.device)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -25,7 +26,13 @@ from .subword import SEGMENTERS, Preprocessor, Segmenter, WholeWords, check_voca
 logger = logging.getLogger(__name__)
 
 BUNDLE_FILE = "aligner.json"
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "data" / "models" / "toy-deen"
+SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "data" / "models" / "deen-small"
+MODEL_VARIABLE = "ALIGNER_MODEL"
+
+
+def default_model() -> Path:
+    """The model used without ``--path``: ``$ALIGNER_MODEL`` if set (a site's own model), else the shipped one."""
+    return Path(os.environ.get(MODEL_VARIABLE) or SHIPPED_MODEL)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,11 @@ FIXTURES = {
 }
 SHARED_DATA = Path(os.environ.get("ALIGNER_DATA", ROOT.parent / "shared" / "data"))
 
+# Tests run on the toy model (3 decoder layers, trained by real fairseq, fast) unless they name a
+# model; set here, at import, so that subprocesses (torchrun, the CLI) see it too. The shipped
+# default model has its own tests (test_shipped_model.py), which clear this variable.
+os.environ["ALIGNER_MODEL"] = str(FIXTURES["toy-deen"])
+
 
 @pytest.fixture
 def shared_data() -> Path:
