@@ -200,7 +200,7 @@ def pct(value: Optional[float]) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}"
 
 
-def markdown(results: dict[str, Any]) -> str:
+def markdown(results: dict[str, Any], json_name: str) -> str:
     entries = sorted(results["entries"], key=lambda e: e["num_updates"])
     layers = max((e["layers"] for e in entries), default=0)
     dev = results.get("dev_set", {})
@@ -210,8 +210,9 @@ def markdown(results: dict[str, Any]) -> str:
         f"AER (%) on the development set {dev.get('name', '')} ({dev.get('pairs', '?')} pairs, sure links only, "
         f"{dev.get('dropped_gold_links', 0)} out-of-range gold link dropped), layer level, argmax per target word "
         "with `</s>` as null, sum/mean subword merging; lower is better. Written by `eval/track_checkpoints.py`; "
-        f"every layer x {{weight, norm}} x {{AWI, AWO}} is in `{results.get('json_name', 'deen-training-curve.json')}`."
-        + (" The model runs en->de: text sides swapped, gold links transposed." if results.get("direction") == "en->de" else ""),
+        f"every layer x {{weight, norm}} x {{AWI, AWO}} is in `{json_name}`."
+        + (" The model translates the gold set's target into its source: text sides swapped, gold links transposed."
+           if results.get("reversed") else ""),
         "",
         "| updates | checkpoint | valid loss | valid ppl | best AWI norm | best AWI weight | best AWO norm | "
         + " | ".join(f"AWI norm L{l}" for l in range(1, layers + 1))
@@ -247,7 +248,7 @@ def write_results(path: Path, results: dict[str, Any]) -> None:
     """JSON and markdown, each written to a temporary file and renamed, so a crash leaves the old ones."""
     results["entries"].sort(key=lambda e: e["num_updates"])
     path.parent.mkdir(parents=True, exist_ok=True)
-    for target, text in ((path, to_json(results)), (path.with_suffix(".md"), markdown(results))):
+    for target, text in ((path, to_json(results)), (path.with_suffix(".md"), markdown(results, path.name))):
         tmp = target.with_name(target.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, target)
@@ -289,7 +290,8 @@ def main() -> None:
     done = {e["num_updates"] for e in results["entries"]}
     pairs, golds, dropped = load_dev_set(args.src, args.tgt, args.gold, not args.gold_one_based, args.reverse)
     results["direction"] = f"{args.source_lang}->{args.target_lang}"
-    results["json_name"] = args.results.name
+    results["reversed"] = args.reverse
+    results.pop("json_name", None)  # written by an earlier version; the file's own name is used now
     results["dev_set"] = {"name": args.gold.parent.name, "gold": str(args.gold), "pairs": len(pairs),
                           "dropped_gold_links": dropped}
     from_log = log_validation(args.save_dir)
