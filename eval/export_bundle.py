@@ -7,6 +7,9 @@ checkpoint that needs unsafe unpickling is refused here too.
 
     python eval/export_bundle.py CKPT OUT_DIR --data-dir BIN --spm SPM.model --name deen-base
     python eval/export_bundle.py CKPT OUT_DIR --data-dir BIN --spm-src spm.de.model --spm-tgt spm.en.model --name deen-sep
+
+--preset FILE copies settings chosen for this checkpoint on a dev set (eval/deen_best.py's
+forward preset) into the bundle as dev-preset.json, for `aligner align --preset`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from aligner.checkpoint import read_checkpoint
+from aligner.checkpoint import file_sha256, read_checkpoint
 
 
 def slim_state(state: dict, dtype: torch.dtype) -> dict:
@@ -55,6 +58,26 @@ def copy_subword_models(args: argparse.Namespace) -> str | dict[str, str]:
     return {lang: f"spm.{lang}.model" for lang in models}
 
 
+def bundle_preset(preset: dict, checkpoint: Path, bundle_name: str) -> dict:
+    """The preset renamed for the bundle; refused unless it was chosen on this very checkpoint.
+
+    Settings chosen for one snapshot of a training run say little about another, and the preset's
+    model signature names the checkpoint file's hash, so a stale preset is caught here.
+    """
+    if "symmetrize" in preset.get("settings", {}):
+        raise SystemExit("export_bundle.py: --preset must be a one-direction preset, not a symmetrized one")
+    digest = file_sha256(checkpoint)[:8]
+    signature = preset.get("model_signature", "")
+    model_field = next((field for field in signature.split("|") if field.startswith("model:")), "")
+    if not model_field.endswith(f"@{digest}"):
+        raise SystemExit(f"export_bundle.py: the preset was chosen on {model_field or 'an unnamed model'}, not on {checkpoint} (@{digest})")
+    return {
+        **preset,
+        "name": f"{bundle_name}-dev",
+        "chosen_on": f"{preset['chosen_on']}, by eval/deen_best.py on {checkpoint.name}, the float32 checkpoint this bundle was exported from",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", type=Path)
@@ -68,11 +91,13 @@ def main() -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--no-lowercase", action="store_true", help="the training text was not lowercased")
     parser.add_argument("--fp32", action="store_true", help="keep float32 weights")
+    parser.add_argument("--preset", type=Path, help="settings chosen for this checkpoint on a dev set, copied in as dev-preset.json")
     args = parser.parse_args()
     given = (args.spm is not None, args.spm_src is not None, args.spm_tgt is not None)
     if given not in ((True, False, False), (False, True, True)):
         parser.error("give either --spm or both --spm-src and --spm-tgt")
 
+    preset = bundle_preset(json.loads(args.preset.read_text()), args.checkpoint, args.name) if args.preset else None
     state = read_checkpoint(args.checkpoint)
     slim = slim_state(state, torch.float32 if args.fp32 else torch.float16)
     task = slim["cfg"]["task"] if "cfg" in slim else slim["args"]
@@ -98,6 +123,8 @@ def main() -> None:
         "subword_model": subword_model,
     }
     (args.out / "aligner.json").write_text(json.dumps(bundle, indent=2) + "\n", encoding="utf-8")
+    if preset is not None:
+        (args.out / "dev-preset.json").write_text(json.dumps(preset, indent=1) + "\n", encoding="utf-8")
     size = sum(path.stat().st_size for path in args.out.iterdir())
     print(f"wrote {args.out} ({size / 2**20:.1f} MiB, {updates} updates)")
 

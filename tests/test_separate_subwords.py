@@ -255,3 +255,32 @@ def test_export_bundle_takes_joint_or_separate_models_not_both(tmp_path, monkeyp
         export_bundle(monkeypatch, str(TOY / "model.pt"), str(tmp_path / "out"), "--data-dir", str(TOY), "--name", "x",
                       "--spm", str(TOY / "spm.model"), "--spm-tgt", str(TOY / "spm.model"))
     assert refused.value.code == 2 and not (tmp_path / "out").exists()
+
+
+def toy_preset(signature: str) -> dict:
+    return {"format": "aligner-preset/1", "name": "dev.forward", "settings": {"layers": [2], "measure": "norm", "step": "awo"},
+            "chosen_on": "deen_bicici100 (100 pairs)", "dev_aer": 0.5, "model_signature": signature, "version": "0.1.0"}
+
+
+def test_export_bundle_copies_a_preset_chosen_on_this_checkpoint(tmp_path, monkeypatch):
+    preset = tmp_path / "forward.preset.json"
+    preset.write_text(json.dumps(toy_preset(Aligner(AlignConfig(path=TOY, device="cpu")).signature)))
+    out = tmp_path / "exported"
+    export_bundle(monkeypatch, str(TOY / "model.pt"), str(out), "--data-dir", str(TOY), "--name", "toy-x",
+                  "--spm", str(TOY / "spm.model"), "--preset", str(preset))
+    copied = json.loads((out / "dev-preset.json").read_text(encoding="utf-8"))
+    assert copied["name"] == "toy-x-dev" and copied["settings"] == toy_preset("")["settings"]
+    assert copied["chosen_on"].startswith("deen_bicici100 (100 pairs), by eval/deen_best.py on model.pt")
+    result = run("align", "--path", str(out), "--preset", str(out / "dev-preset.json"), "--device", "cpu", input="das haus ||| the house\n")
+    assert result.exit_code == 0, result.output
+    assert "|preset:toy-x-dev|" in result.stderr
+
+
+def test_export_bundle_refuses_a_preset_of_another_checkpoint(tmp_path, monkeypatch):
+    preset = tmp_path / "stale.preset.json"
+    preset.write_text(json.dumps(toy_preset("model:checkpoint_3_2500@1ec81af3|layer:2/3")))
+    with pytest.raises(SystemExit) as refused:
+        export_bundle(monkeypatch, str(TOY / "model.pt"), str(tmp_path / "out"), "--data-dir", str(TOY), "--name", "x",
+                      "--spm", str(TOY / "spm.model"), "--preset", str(preset))
+    assert "chosen on model:checkpoint_3_2500@1ec81af3, not on" in str(refused.value.code)
+    assert not (tmp_path / "out").exists()
