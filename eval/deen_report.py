@@ -110,7 +110,18 @@ def diffuse_layers(stats, cutoff: float = 0.9) -> str:
     return ", ".join(layers) if layers else "none"
 
 
-def why_section(stats, curve: Path) -> str:
+def stats_with_gains(stats, result) -> str:
+    """The attention statistics with each layer's norm gain: weight AER minus norm AER (positive: norms better)."""
+    lines = statistics_markdown(stats).splitlines()
+    lines[0] += " AWI: weight - norm AER | AWO: weight - norm AER |"
+    lines[1] += "---|---|"
+    for index, s in enumerate(stats, start=2):
+        gains = [(_layer_row(result, step, "weight", s.layer).aer - _layer_row(result, step, "norm", s.layer).aer) * 100 for step in ("awi", "awo")]
+        lines[index] += "".join(f" {gain:+.1f} |" for gain in gains)
+    return "\n".join(lines)
+
+
+def why_section(stats, result, curve: Path) -> str:
     return "\n".join([
         "## Why: what this model's attention looks like",
         "",
@@ -118,9 +129,10 @@ def why_section(stats, curve: Path) -> str:
         "teacher-forced step): entropy of the head-mean weight rows over that of a uniform row (1 = says nothing);",
         "the share of each row that goes to the source `</s>`, by weights and by norms; and Pearson's r between",
         "alpha and the norm of f(x) over all (target, source) pairs, per head, averaged. The paper's mechanism is a",
-        "negative r: weight piles onto tokens with small vectors, which norms discount.",
+        "negative r: weight piles onto tokens with small vectors, which norms discount. The last two columns are",
+        "each layer's AER gain from norms over weights (from the table above; positive: norms better).",
         "",
-        statistics_markdown(stats),
+        stats_with_gains(stats, result),
         "",
         f"Near-uniform layers (entropy ratio >= 0.9): {diffuse_layers(stats)}. A layer whose weights are almost",
         "uniform has nothing to align with, whichever measure reads it; the paper's best AWI layer is L2.",
@@ -177,7 +189,7 @@ def main() -> None:
         "- " + direction_sentence(result, "awi") + " (The paper: AWI L2, norms 25.0 vs weights 29.8.)",
         "- " + direction_sentence(result, "awo") + " (The paper: AWO L5, norms 41.4 vs weights 48.4.)",
         "",
-        why_section(stats, args.curve),
+        why_section(stats, result, args.curve),
         "",
     ])
     args.out.parent.mkdir(parents=True, exist_ok=True)
