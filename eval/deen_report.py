@@ -144,7 +144,7 @@ def why_section(stats, result, curve: Path) -> str:
         "",
         "**Seeds.** One training seed (fairseq `--seed 1`). The paper averages 5 seeds, and its spread is",
         "large: AWI norm L2 ranges 23.1-27.1, and on one seed the weights (22.8) beat the norms (23.1), so a",
-        "margin of a point or two on one seed is within that spread.",
+        "margin of a few points on one seed is suggestive, not conclusive.",
     ])
 
 
