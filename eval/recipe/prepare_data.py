@@ -13,8 +13,10 @@ Pipeline (each step is timed; timings go to stdout and to <out>/prep.json):
                held-out test set; drop empty / over-long / badly length-mismatched pairs
   5. split     1,500 validation pairs drawn with a fixed seed
   6. spm       one joint SentencePiece BPE model (8k) on the training text of both languages
+               (--bundle DIR: the bundle's own SentencePiece model instead, never retrained)
   7. encode    SentencePiece pieces for train / valid / test
-  8. binarize  fairseq-preprocess --joined-dictionary into <out>/bin
+  8. binarize  fairseq-preprocess --joined-dictionary into <out>/bin (--bundle DIR: with the
+               bundle's dict.{de,en}.txt, so a warm start sees exactly the vocabulary it was trained on)
 
 Output layout under --out (default ~/.cache/aligner/train/deen):
   raw/test.{de,en}          newstest2014 as shipped (references for sacreBLEU)
@@ -240,14 +242,42 @@ def encode_file(model: Path, src: Path, dst: Path) -> None:
     write_lines(dst, (" ".join(p) for p in sp.encode(lines, out_type=str)))
 
 
-def binarize(enc: Path, out_bin: Path, fairseq_bin: Path, joined: bool, workers: int) -> None:
+def binarize(enc: Path, out_bin: Path, fairseq_bin: Path, joined: bool, workers: int,
+             dictionaries: dict[str, Path] | None = None, align_suffix: str | None = None) -> None:
+    """fairseq-preprocess; ``dictionaries`` (per language) fixes the vocabulary instead of
+    building it, ``align_suffix`` also binarizes <enc>/train.<suffix> piece alignments."""
     cmd = [str(fairseq_bin / "fairseq-preprocess"), "--source-lang", "de", "--target-lang", "en",
            "--trainpref", str(enc / "train"), "--validpref", str(enc / "valid"),
            "--testpref", str(enc / "test"), "--destdir", str(out_bin), "--workers", str(workers)]
-    if joined:
+    if dictionaries is not None:
+        cmd += ["--srcdict", str(dictionaries["de"]), "--tgtdict", str(dictionaries["en"])]
+    elif joined:
         cmd.append("--joined-dictionary")
+    if align_suffix is not None:
+        cmd += ["--align-suffix", align_suffix]
     print(" ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
+
+
+def bundle_vocabulary(bundle: Path, out: Path) -> tuple[dict[str, Path], dict[str, Path]]:
+    """Copy a bundle's SentencePiece model(s) into <out>/spm; return them and its dictionaries.
+
+    aligner.json names either one joint model or one per language ({"de": ..., "en": ...}).
+    """
+    info = json.loads((bundle / "aligner.json").read_text(encoding="utf-8"))
+    named = info["subword_model"]
+    per_lang = named if isinstance(named, dict) else {l: named for l in LANGS}
+    models = {}
+    (out / "spm").mkdir(parents=True, exist_ok=True)
+    for l in LANGS:
+        target = out / "spm" / ("spm.model" if isinstance(named, str) else f"spm.{l}.model")
+        shutil.copy(bundle / per_lang[l], target)
+        models[l] = target
+    dictionaries = {l: bundle / f"dict.{l}.txt" for l in LANGS}
+    missing = [str(p) for p in dictionaries.values() if not p.is_file()]
+    if missing:
+        sys.exit(f"error: bundle {bundle} has no {', '.join(missing)}")
+    return models, dictionaries
 
 
 def dict_size(path: Path) -> int:
@@ -281,6 +311,10 @@ def parse_args(argv=None):
     ap.add_argument("--spm-separate", action="store_true",
                     help="one model and dictionary per language (the paper: 10k each) instead "
                          "of a joint model and --joined-dictionary")
+    ap.add_argument("--bundle", type=Path,
+                    help="an aligner bundle (e.g. data/models/deen-small) whose SentencePiece "
+                         "model and dictionaries to reuse instead of training new ones: the "
+                         "vocabulary a warm start from that bundle needs")
     ap.add_argument("--procs", type=int, default=2, help="tokenizer / fairseq worker processes")
     ap.add_argument("--fairseq-bin", type=Path, default=here.parents[2] / ".venv" / "bin")
     ap.add_argument("--force", action="store_true", help="overwrite an existing <out>/bin")
@@ -348,7 +382,10 @@ def main(argv=None) -> None:
     print(f"  train {len(train)}  valid {len(valid)}  test {len(test)}")
 
     with timed("spm_train"):
-        if args.spm_separate:
+        dictionaries = None
+        if args.bundle is not None:
+            models, dictionaries = bundle_vocabulary(args.bundle, out)
+        elif args.spm_separate:
             models = {l: out / f"spm/spm.{l}.model" for l in LANGS}
             for l in LANGS:
                 train_spm([out / f"tok/train.{l}"], out / f"spm/spm.{l}", args.spm_vocab,
@@ -367,7 +404,7 @@ def main(argv=None) -> None:
         if (out / "bin").exists():
             shutil.rmtree(out / "bin")
         binarize(out / "spm_enc", out / "bin", args.fairseq_bin, not args.spm_separate,
-                 args.procs)
+                 args.procs, dictionaries)
 
     total = round(time.time() - t_all, 2)
     info = {
@@ -377,6 +414,7 @@ def main(argv=None) -> None:
         "text_cleaning": "clean_text(): C1 controls mapped through cp1252; U+00AD, U+200B-U+200F, "
                          "U+2060, U+FEFF, C0 controls removed; tab -> space; tokens separated by "
                          "single ASCII spaces",
+        "vocabulary_from_bundle": str(args.bundle) if args.bundle else None,
         "spm": {"model_type": args.spm_type, "vocab_size": args.spm_vocab,
                 "joint": not args.spm_separate, "character_coverage": 1.0,
                 "normalization_rule_name": "identity",

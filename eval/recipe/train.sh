@@ -2,11 +2,18 @@
 # Resumable fairseq training of a German<->English Transformer for `aligner`.
 #
 #   bash eval/recipe/train.sh de-en        # or en-de
+#   GUIDED=1 bash eval/recipe/train.sh de-en   # guided alignment (Garg et al. 2019), needs teacher_align.py
 #   setsid nohup bash eval/recipe/train.sh de-en > /dev/null 2>&1 &   # detached
 #
 # Resuming: fairseq-train restores <save dir>/checkpoint_last.pt (model, optimizer, lr schedule,
 # data iterator position) by itself, so re-running the same command continues where it stopped.
 # A lock file makes a second copy for the same save dir exit at once.
+#
+# Warm start: with no checkpoint_last.pt in the save dir, training starts from the shipped bundle
+# WARM_FROM (the repository is all that survives a new machine): warm_start.py turns it into a
+# checkpoint (float32 weights, optimizer reset, update count and epoch position continued) that
+# fairseq loads once (--continue-once). WARM_FROM= (empty) trains from scratch. WARM_NEXT_EPOCH=1
+# starts the epoch after the bundle's instead of its exact position (needed when the data differs).
 #
 # Every setting below can be overridden from the environment, e.g. for the paper's setting on a GPU:
 #   STATE=/data/europarl_deen ARCH=transformer_iwslt_de_en EMBED_DIM=512 FFN_DIM=1024 HEADS=4 \
@@ -27,8 +34,30 @@ ROOT=$(cd "$HERE/../.." && pwd)
 FAIRSEQ_BIN=${FAIRSEQ_BIN:-$ROOT/.venv/bin}
 
 STATE=${STATE:-$HOME/.cache/aligner/train/deen}   # what prepare_data.py --out wrote
-DATA=${DATA:-$STATE/bin}                           # fairseq-preprocess output
-SAVE_DIR=${SAVE_DIR:-$STATE/ckpt_${SRC}_${TGT}}
+# GUIDED=1: fairseq's transformer_align, one head of one decoder layer supervised by the teacher's
+# piece alignments (<state>/bin_align from teacher_align.py) at the step that predicts each token.
+GUIDED=${GUIDED:-0}
+if [[ "$GUIDED" == 1 ]]; then
+  DATA=${DATA:-$STATE/bin_align}
+  SAVE_DIR=${SAVE_DIR:-$STATE/ckpt_${SRC}_${TGT}_guided}
+  ARCH=${ARCH:-transformer_align}
+  ALIGNMENT_LAYER=${ALIGNMENT_LAYER:-4}     # 0-based: decoder layer 5 of 6
+  ALIGNMENT_HEADS=${ALIGNMENT_HEADS:-1}
+  ALIGNMENT_LAMBDA=${ALIGNMENT_LAMBDA:-0.05}
+  CRITERION=label_smoothed_cross_entropy_with_alignment
+  CRITERION_ARGS=(--criterion "$CRITERION" --label-smoothing 0.1 --alignment-lambda "$ALIGNMENT_LAMBDA"
+                  --load-alignments --alignment-layer "$ALIGNMENT_LAYER" --alignment-heads "$ALIGNMENT_HEADS")
+  DEFAULT_WARM=$ROOT/data/models/${SRC}${TGT}-guided
+  [[ -f "$DEFAULT_WARM/aligner.json" ]] || DEFAULT_WARM=$ROOT/data/models/${SRC}${TGT}-small
+else
+  SAVE_DIR=${SAVE_DIR:-$STATE/ckpt_${SRC}_${TGT}}
+  CRITERION=label_smoothed_cross_entropy
+  CRITERION_ARGS=(--criterion "$CRITERION" --label-smoothing 0.1)
+  DEFAULT_WARM=$ROOT/data/models/${SRC}${TGT}-small
+fi
+DATA=${DATA:-$STATE/bin}
+[[ -f "$DEFAULT_WARM/aligner.json" ]] || DEFAULT_WARM=
+WARM_FROM=${WARM_FROM-$DEFAULT_WARM}
 
 ARCH=${ARCH:-transformer}
 ENC_LAYERS=${ENC_LAYERS:-6}
@@ -51,8 +80,9 @@ SEED=${SEED:-1}
 NICE=${NICE:-19}
 EXTRA_ARGS=${EXTRA_ARGS:-}
 # BF16=1: bf16 weights with fp32 master copies; ~1.4x the updates/s of fp32 on a CPU with AMX
-# (measured here: 975-1,150 vs 735-750 target words/s, one thread). Stock fairseq-train ties --bf16
-# to TPUs, hence the small entry point. A run must not switch between the two (optimizer state).
+# (975-1,150 vs 735-750 target words/s, one thread), ~60x slower matrix products on an AVX2-only
+# CPU (fairseq_train.py's docstring): measure before choosing. A run must not switch between the
+# two (optimizer state); a warm start may, since it resets the optimizer.
 BF16=${BF16:-0}
 
 # CPU=1 forces --cpu, CPU=0 forbids it; by default --cpu exactly when torch sees no CUDA device.
@@ -81,11 +111,16 @@ fi
 export TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1
 export PYTHONUNBUFFERED=1
 
-if [[ "$BF16" == 1 ]]; then
-  TRAIN=("$FAIRSEQ_BIN/python" "$HERE/fairseq_train_bf16.py")
-  EXTRA_ARGS="--bf16 $EXTRA_ARGS"
-else
-  TRAIN=("$FAIRSEQ_BIN/fairseq-train")
+TRAIN=("$FAIRSEQ_BIN/python" "$HERE/fairseq_train.py")
+[[ "$BF16" == 1 ]] && EXTRA_ARGS="--bf16 $EXTRA_ARGS"
+
+WARM_ARGS=()
+if [[ ! -f "$SAVE_DIR/checkpoint_last.pt" && -n "$WARM_FROM" ]]; then
+  if [[ ! -f "$SAVE_DIR/warm_start.pt" ]]; then
+    "$FAIRSEQ_BIN/python" "$HERE/warm_start.py" "$WARM_FROM" "$SAVE_DIR" --data-dir "$DATA" \
+      -s "$SRC" -t "$TGT" --criterion "$CRITERION" ${WARM_NEXT_EPOCH:+--next-epoch} >> "$LOG" 2>&1
+  fi
+  WARM_ARGS=(--continue-once "$SAVE_DIR/warm_start.pt")
 fi
 
 CMD=(nice -n "$NICE" "${TRAIN[@]}" "$DATA"
@@ -98,14 +133,14 @@ CMD=(nice -n "$NICE" "${TRAIN[@]}" "$DATA"
   --dropout "$DROPOUT"
   --optimizer adam --adam-betas '(0.9,0.98)' --clip-norm 0.0
   --lr "$LR" --lr-scheduler inverse_sqrt --warmup-updates "$WARMUP"
-  --criterion label_smoothed_cross_entropy --label-smoothing 0.1
+  "${CRITERION_ARGS[@]}"
   --max-tokens "$MAX_TOKENS" --update-freq "$UPDATE_FREQ" --max-update "$MAX_UPDATE"
   --skip-invalid-size-inputs-valid-test
   --save-dir "$SAVE_DIR" --save-interval-updates "$SAVE_INTERVAL"
   --keep-interval-updates "$KEEP_INTERVAL" --no-epoch-checkpoints
   --validate-interval-updates "$SAVE_INTERVAL"
   --log-format simple --log-interval 50 --seed "$SEED"
-  --num-workers 0 "${CPU_FLAG[@]}")
+  --num-workers 0 "${CPU_FLAG[@]}" "${WARM_ARGS[@]}")
 # shellcheck disable=SC2206
 [[ -n "$EXTRA_ARGS" ]] && CMD+=($EXTRA_ARGS)
 

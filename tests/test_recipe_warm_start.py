@@ -1,0 +1,111 @@
+"""Training survives a new machine: train.sh warm-starts from a shipped bundle alone.
+
+Runs the real recipe (train.sh -> warm_start.py -> fairseq_train.py -> fairseq) for two updates
+from the toy bundle, then once more to check that the second launch resumes from fairseq's own
+checkpoint instead of warm-starting again. Needs real fairseq (the dev extra), like the parity
+tests; ALIGNER_SKIP_PARITY=1 skips it knowingly.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from .conftest import FIXTURES, ROOT, SAMPLE
+
+pytestmark = pytest.mark.parity
+
+if os.environ.get("ALIGNER_SKIP_PARITY") == "1":
+    pytest.skip("ALIGNER_SKIP_PARITY=1", allow_module_level=True)
+
+BIN = Path(sys.executable).parent
+TOY = FIXTURES["toy-deen"]
+# The toy bundle was trained with --lr 3e-3 --warmup-updates 50 for 300 updates (make_fixtures.py).
+TOY_UPDATES, TOY_LR, TOY_WARMUP = 300, 3e-3, 50
+
+
+def binarize_sample(work: Path) -> Path:
+    """The sample pairs, segmented with the toy bundle's SentencePiece model, binarized with its dictionaries."""
+    import sentencepiece as spm
+
+    model = spm.SentencePieceProcessor(model_file=str(TOY / "spm.model"))
+    enc = work / "spm_enc"
+    enc.mkdir(parents=True)
+    for lang in ("de", "en"):
+        lines = (SAMPLE / f"sample.{lang}").read_text(encoding="utf-8").splitlines()
+        encoded = "".join(" ".join(model.encode(line.lower(), out_type=str)) + "\n" for line in lines)
+        for split in ("train", "valid"):
+            (enc / f"{split}.{lang}").write_text(encoded, encoding="utf-8")
+    data = work / "bin"
+    subprocess.run(
+        [str(BIN / "fairseq-preprocess"), "--source-lang", "de", "--target-lang", "en", "--trainpref", str(enc / "train"),
+         "--validpref", str(enc / "valid"), "--destdir", str(data), "--srcdict", str(TOY / "dict.de.txt"),
+         "--tgtdict", str(TOY / "dict.en.txt"), "--workers", "1"],
+        check=True, capture_output=True,
+    )
+    return data
+
+
+def train(work: Path, data: Path, max_update: int) -> str:
+    env = {
+        **os.environ, "STATE": str(work), "DATA": str(data), "SAVE_DIR": str(work / "ckpt"), "WARM_FROM": str(TOY),
+        "FAIRSEQ_BIN": str(BIN), "CPU": "1", "NICE": "0", "OMP_NUM_THREADS": "1",
+        # the toy bundle's architecture and schedule
+        "ENC_LAYERS": "2", "DEC_LAYERS": "3", "EMBED_DIM": "32", "FFN_DIM": "64", "HEADS": "4",
+        "LR": str(TOY_LR), "WARMUP": str(TOY_WARMUP), "MAX_TOKENS": "2000", "MAX_UPDATE": str(max_update),
+        "SAVE_INTERVAL": "1000",
+        # the toy was trained on 200 copies of the sample, this data is one copy: other batches
+        "WARM_NEXT_EPOCH": "1",
+    }
+    result = subprocess.run(["bash", str(ROOT / "eval/recipe/train.sh"), "de-en"], env=env, capture_output=True, text=True)
+    log = (work / "ckpt" / "train.log").read_text(encoding="utf-8")
+    assert result.returncode == 0, log[-3000:]
+    return log
+
+
+def last_state(work: Path) -> dict:
+    return torch.load(work / "ckpt" / "checkpoint_last.pt", map_location="cpu", weights_only=False)
+
+
+def test_train_sh_warm_starts_from_a_bundle_and_then_resumes_its_own_checkpoint(tmp_path):
+    data = binarize_sample(tmp_path)
+
+    log = train(tmp_path, data, TOY_UPDATES + 2)
+    # inverse_sqrt after warm-up: lr * sqrt(warmup / updates), continued, not warming up again
+    expected_lr = TOY_LR * math.sqrt(TOY_WARMUP / TOY_UPDATES)
+    match = re.search(r"warm start from bundle toy-deen: optimizer reset, update count (\d+) continued \(lr ([\d.e-]+)\)", log)
+    assert match, log[-3000:]
+    assert int(match.group(1)) == TOY_UPDATES
+    assert float(match.group(2)) == pytest.approx(expected_lr, rel=1e-3)
+    state = last_state(tmp_path)
+    assert state["optimizer_history"][-1]["num_updates"] == TOY_UPDATES + 2
+    # the toy bundle stopped in epoch 10; training goes on with epoch 11 and later
+    assert state["extra_state"]["train_iterator"]["epoch"] >= 11
+    assert all(torch.isfinite(t).all() for t in state["model"].values() if t.is_floating_point())
+
+    log = train(tmp_path, data, TOY_UPDATES + 4)
+    second_run = log[log.rindex("=== "):]
+    assert "warm start from bundle" not in second_run
+    assert f"checkpoint_last.pt (epoch" in second_run and f"@ {TOY_UPDATES + 2} updates)" in second_run
+    assert last_state(tmp_path)["optimizer_history"][-1]["num_updates"] == TOY_UPDATES + 4
+
+
+def test_warm_start_refuses_a_vocabulary_other_than_the_bundles(tmp_path):
+    data = tmp_path / "bin"
+    data.mkdir()
+    for lang in ("de", "en"):
+        (data / f"dict.{lang}.txt").write_text("ein 1\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "eval/recipe/warm_start.py"), str(TOY), str(tmp_path / "ckpt"), "--data-dir", str(data)],
+        capture_output=True, text=True,
+    )
+    assert result.returncode != 0
+    assert "is not the bundle's" in result.stderr and "prepare_data.py --bundle" in result.stderr
+    assert not (tmp_path / "ckpt" / "warm_start.pt").exists()
