@@ -318,6 +318,9 @@ def parse_args(argv=None):
     ap.add_argument("--procs", type=int, default=2, help="tokenizer / fairseq worker processes")
     ap.add_argument("--fairseq-bin", type=Path, default=here.parents[2] / ".venv" / "bin")
     ap.add_argument("--force", action="store_true", help="overwrite an existing <out>/bin")
+    ap.add_argument("--text-only", action="store_true",
+                    help="stop after writing raw/ and tok/ (no SentencePiece, no binarizing): "
+                         "the corpus itself, e.g. to check it against the gold sets")
     return ap.parse_args(argv)
 
 
@@ -380,6 +383,8 @@ def main(argv=None) -> None:
     print("  counts: " + json.dumps(counts))
     print(f"  gold overlap dropped: {counts['gold_overlap']} (expected 0)")
     print(f"  train {len(train)}  valid {len(valid)}  test {len(test)}")
+    if args.text_only:
+        return
 
     with timed("spm_train"):
         dictionaries = None
