@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo fixtures docs-image prepare-data train-deen train-ende export-latest bench eflomal-baseline track-deen track-ende deen-best paper-slice clean
+.PHONY: venv test demo fixtures docs-image prepare-data teacher train-deen train-guided train-ende track-guided export-latest bench eflomal-baseline track-deen track-ende deen-best paper-slice clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,14 +45,22 @@ STATE ?= $(HOME)/.cache/aligner/train/deen
 LATEST := build/models/deen-latest
 
 prepare-data: $(STAMP)
-	$(PY) eval/recipe/prepare_data.py --out $(STATE)
+	$(PY) eval/recipe/prepare_data.py --out $(STATE) --bundle data/models/deen-small
 
 # Resumable: re-running continues from the save directory's checkpoint_last.pt.
 train-deen: $(STAMP)
 	bash eval/recipe/train.sh de-en
 
 train-ende: $(STAMP)
-	BF16=$${BF16:-1} bash eval/recipe/train.sh en-de
+	bash eval/recipe/train.sh en-de
+
+# Guided alignment (Garg et al. 2019): teacher links from eflomal on the training pairs, then
+# fairseq's transformer_align warm-started from the shipped plain model (eval/recipe/README.md).
+teacher: $(STAMP)
+	$(PY) eval/recipe/teacher_align.py --state $(STATE)
+
+train-guided: $(STAMP)
+	GUIDED=1 bash eval/recipe/train.sh de-en
 
 # The paper's setting (separate vocabularies, transformer_iwslt_de_en) end to end on a small slice; ~10 min.
 paper-slice: $(STAMP)
@@ -82,6 +90,10 @@ eflomal-baseline: $(STAMP)
 # Dev-set (deen_bicici100) AER of every de->en checkpoint not yet measured (eval/results/deen-training-curve.md).
 track-deen: $(STAMP)
 	$(PY) eval/track_checkpoints.py --save-dir $(STATE)/ckpt_de_en --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model
+
+track-guided: $(STAMP)
+	$(PY) eval/track_checkpoints.py --save-dir $(STATE)/ckpt_de_en_guided --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model \
+		--heads --results eval/results/deen-guided-training-curve.json
 
 track-ende: $(STAMP)
 	$(PY) eval/track_checkpoints.py --save-dir $(STATE)/ckpt_en_de --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model \

@@ -166,9 +166,16 @@ def evaluate(path: Path, args: argparse.Namespace, pairs, golds) -> dict[str, An
         batch_size=args.batch_size,
     )
     aligner = Aligner(config)
-    result = run_sweep(aligner, pairs, golds, per_head=False)
+    result = run_sweep(aligner, pairs, golds, per_head=args.heads)
     table: dict[str, dict[str, dict[str, list[float]]]] = {}
-    for row in sorted(result.rows, key=lambda r: r.layer):
+    heads: dict[str, dict[str, list[list[float]]]] = {}
+    for row in sorted(result.rows, key=lambda r: (r.layer, r.head or 0)):
+        if row.head is not None:
+            per_layer = heads.setdefault(row.step, {}).setdefault(row.measure, [])
+            if len(per_layer) < row.layer:
+                per_layer.append([])
+            per_layer[row.layer - 1].append(round(row.aer, 5))
+            continue
         cell = table.setdefault(row.step, {}).setdefault(row.measure, {"aer": [], "precision": [], "recall": []})
         cell["aer"].append(round(row.aer, 5))
         cell["precision"].append(round(row.precision, 5))
@@ -178,6 +185,7 @@ def evaluate(path: Path, args: argparse.Namespace, pairs, golds) -> dict[str, An
         "signature": result.signature,
         "layers": aligner.model.spec.decoder_layers,
         "sweep": table,
+        **({"heads": heads} if heads else {}),
     }
 
 
@@ -196,6 +204,13 @@ def best_layer(aers: list[float]) -> tuple[int, float]:
     return index + 1, aers[index]
 
 
+def best_head(per_layer: list[list[float]]) -> tuple[int, int, float]:
+    """(1-based layer, 1-based head, AER) of the lowest per-head AER; lower layer, then head, wins a tie."""
+    cells = [(aer, layer, head) for layer, row in enumerate(per_layer, 1) for head, aer in enumerate(row, 1)]
+    aer, layer, head = min(cells)
+    return layer, head, aer
+
+
 def pct(value: Optional[float]) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}"
 
@@ -203,6 +218,8 @@ def pct(value: Optional[float]) -> str:
 def markdown(results: dict[str, Any], json_name: str) -> str:
     entries = sorted(results["entries"], key=lambda e: e["num_updates"])
     layers = max((e["layers"] for e in entries), default=0)
+    with_heads = any("heads" in e for e in entries)
+    head_columns = [("awo", "weight"), ("awo", "norm"), ("awi", "weight"), ("awi", "norm")] if with_heads else []
     dev = results.get("dev_set", {})
     lines = [
         f"# {results.get('direction', 'de->en')} training curve: alignment quality per checkpoint",
@@ -215,9 +232,10 @@ def markdown(results: dict[str, Any], json_name: str) -> str:
            if results.get("reversed") else ""),
         "",
         "| updates | checkpoint | valid loss | valid ppl | best AWI norm | best AWI weight | best AWO norm | "
+        + "".join(f"best head {step.upper()} {measure} | " for step, measure in head_columns)
         + " | ".join(f"AWI norm L{l}" for l in range(1, layers + 1))
         + " |",
-        "|---" * (7 + layers) + "|",
+        "|---" * (7 + len(head_columns) + layers) + "|",
     ]
     for e in entries:
         sweep = e["sweep"]
@@ -225,6 +243,12 @@ def markdown(results: dict[str, Any], json_name: str) -> str:
         for step, measure in (("awi", "norm"), ("awi", "weight"), ("awo", "norm")):
             layer, aer = best_layer(sweep[step][measure]["aer"])
             cells.append(f"L{layer}: {pct(aer)}")
+        for step, measure in head_columns:
+            if "heads" in e:
+                layer, head, aer = best_head(e["heads"][step][measure])
+                cells.append(f"L{layer}H{head}: {pct(aer)}")
+            else:
+                cells.append("")
         cells += [pct(a) for a in sweep["awi"]["norm"]["aer"]]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Valid loss / ppl: fairseq's label-smoothed loss and 2^nll_loss (base 2) on the validation pairs, "
@@ -276,6 +300,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--min-age", type=float, default=60.0, help="skip checkpoints modified less than this many seconds ago")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the training job needs the other core)")
+    parser.add_argument("--heads", action="store_true",
+                        help="also every head of every layer (a guided-alignment model supervises one head)")
     return parser.parse_args()
 
 
