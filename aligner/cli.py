@@ -174,7 +174,7 @@ def align(context, src, tgt, bitext, output, overwrite, resume, scores, quiet, a
 
     from .config import AlignConfig
     from .distributed import World, parts_dir, use_local_gpu
-    from .io import format_pharaoh
+    from .io import file_of_side, format_pharaoh
     from .pipeline import make_aligner
 
     if resume and overwrite:
@@ -217,7 +217,7 @@ def align(context, src, tgt, bitext, output, overwrite, resume, scores, quiet, a
                 progress.update(len(chunk))
         except InputError as exc:
             if exc.path is None:
-                exc.path = inputs[0] if inputs[0] != "-" else "<stdin>"
+                exc.path = file_of_side(exc.side, inputs)
             raise
     seconds = time.perf_counter() - started
     if not quiet:
@@ -271,7 +271,7 @@ def _align_in_parts(world, aligner, inputs: list[str], output: Optional[str], re
     import shutil
 
     from . import distributed
-    from .io import chunk_offsets, format_pharaoh, read_pair_range
+    from .io import chunk_offsets, file_of_side, format_pharaoh, read_pair_range
     from .resume import check_same_run, cut_to_restart_point, read_manifest, write_manifest
 
     if output in (None, "-"):
@@ -308,7 +308,7 @@ def _align_in_parts(world, aligner, inputs: list[str], output: Optional[str], re
                 lines = [line for part in aligner.align_chunks(pairs, first, lambda r: format_pharaoh(r.links, scores) + "\n") for line in part]
             except InputError as exc:
                 if exc.path is None:
-                    exc.path = inputs[0]
+                    exc.path = file_of_side(exc.side, inputs)
                 raise
             return "".join(lines)
 
@@ -589,7 +589,7 @@ def plot_command(src, tgt, bitext, lines, gold, gold_zero_based, reverse_gold, l
     Panels are measure x step (rows) by layer (columns); a cell is its score's share of the row.
     """
     from .config import AlignConfig
-    from .io import read_gold
+    from .io import file_of_side, read_gold
     from .pipeline import Aligner
     from .plot import alignment_figure, check_gold_range, pair_plot, panel_requests, require_matplotlib, save_figure
 
@@ -603,7 +603,7 @@ def plot_command(src, tgt, bitext, lines, gold, gold_zero_based, reverse_gold, l
     input_name = src if src is not None else ("<stdin>" if bitext in (None, "-") else bitext)
     selected = _selected_pairs(_pairs(src, tgt, bitext)[0], lines, input_name)
     aligner = Aligner(AlignConfig(**settings))
-    requests = panel_requests(layers or aligner.config.layers, measures, steps)
+    requests = panel_requests(layers or aligner.config.layers, measures, steps, src_merge=aligner.config.src_merge, tgt_merge=aligner.config.tgt_merge)
     for line, target in zip(lines, targets):
         pair = selected[line]
         if golds is not None:
@@ -612,7 +612,7 @@ def plot_command(src, tgt, bitext, lines, gold, gold_zero_based, reverse_gold, l
             drawn = pair_plot(aligner, pair, requests, golds[line - 1] if golds else None, index=line - 1)
         except InputError as exc:
             if exc.path is None:
-                exc.path = input_name
+                exc.path = file_of_side(exc.side, [src, tgt] if src is not None else [input_name])
             raise
         target.parent.mkdir(parents=True, exist_ok=True)
         save_figure(alignment_figure(drawn), target, dpi)

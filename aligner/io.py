@@ -147,6 +147,15 @@ def parse_bitext_line(line: str, path: str, number: int, separator: str = "|||")
     return SentencePair(split_words(parts[0]), split_words(parts[1]))
 
 
+def file_of_side(side: Optional[str], inputs: Sequence[str]) -> str:
+    """The file that holds ``side`` (source or target) of pairs read from ``inputs``.
+
+    ``inputs`` is (source, target) or a single ``source ||| target`` file; ``-`` is stdin.
+    """
+    name = inputs[1] if side == "target" and len(inputs) == 2 else inputs[0]
+    return "<stdin>" if name == STDIN else name
+
+
 def read_bitext(path: str) -> Iterator[SentencePair]:
     """Pairs from one file of ``source ||| target`` lines (the fast_align input format)."""
     for number, line in enumerate(read_lines(path), start=1):

@@ -22,7 +22,8 @@ import numpy as np
 from .decisions import candidate_shares
 from .errors import ConfigError, InputError
 from .io import GoldLinks, ScoredLink, SentencePair
-from .pipeline import Aligner, ScoreRequest
+from .extraction import ScoreRequest
+from .pipeline import Aligner
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -110,11 +111,18 @@ class PairPlot:
 
 
 def panel_requests(
-    layers: Sequence[int], measures: Sequence[str], steps: Sequence[str], head: Optional[int] = None
+    layers: Sequence[int],
+    measures: Sequence[str],
+    steps: Sequence[str],
+    head: Optional[int] = None,
+    src_merge: str = "sum",
+    tgt_merge: str = "mean",
 ) -> list[ScoreRequest]:
     """One request per measure x step x layer (layers and head 1-based, as the CLI counts), repeats dropped."""
     head0 = None if head is None else head - 1
-    requests = [ScoreRequest(layer - 1, head0, measure, step) for measure in measures for step in steps for layer in layers]
+    requests = [
+        ScoreRequest(layer - 1, head0, measure, step, src_merge, tgt_merge) for measure in measures for step in steps for layer in layers
+    ]
     return list(dict.fromkeys(requests))
 
 
@@ -140,8 +148,8 @@ def pair_plot(
 
     Links come from the aligner's own decision settings (argmax or threshold, ``</s>``).
     """
-    spec = aligner.model.spec
-    check_requests(requests, spec.decoder_layers, spec.decoder_attention_heads)
+    info = aligner.engine.info
+    check_requests(requests, info.decoder_layers, info.heads)
     encoded = aligner.encode(index, pair)
     if encoded.empty:
         raise InputError("nothing to plot: a side of this pair has no words with subword pieces", line=index + 1)
@@ -150,7 +158,7 @@ def pair_plot(
     [matrices] = aligner.word_scores([encoded], list(requests))
     links = {request: aligner.links(matrix, encoded) for request, matrix in matrices.items()}
     caption = aligner.signature_with(
-        layer=",".join(str(l) for l in _unique(r.layer + 1 for r in requests)) + f"/{spec.decoder_layers}",
+        layer=",".join(str(l) for l in _unique(r.layer + 1 for r in requests)) + f"/{info.decoder_layers}",
         head=",".join(_unique("all" if r.head is None else str(r.head + 1) for r in requests)),
         measure=",".join(_unique(r.measure for r in requests)),
         step=",".join(_unique(r.step for r in requests)),
@@ -163,7 +171,7 @@ def pair_plot(
         gold,
         title if title is not None else f"line {index + 1}",
         caption,
-        spec.decoder_layers,
+        info.decoder_layers,
     )
 
 

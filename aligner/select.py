@@ -17,7 +17,8 @@ from .config import AlignConfig
 from .errors import InputError
 from .io import GoldLinks, Link, SentencePair
 from .metrics import AlignmentCounts, count_links, scores_from_counts
-from .pipeline import Aligner, ScoreRequest
+from .extraction import ScoreRequest
+from .pipeline import Aligner
 from .sweep import corpus_counts, links_per_pair
 from .symmetrize import SYMMETRIZATIONS, symmetrize
 
@@ -73,12 +74,13 @@ def candidate_grid(decoder_layers: int) -> list[Candidate]:
 
 
 def _requests_and_links(aligner: Aligner, candidates: Sequence[Candidate]):
-    requests = sorted({ScoreRequest(layer - 1, None, c.measure, c.step) for c in candidates for layer in c.layers},
+    merges = aligner.config.src_merge, aligner.config.tgt_merge
+    requests = sorted({ScoreRequest(layer - 1, None, c.measure, c.step, *merges) for c in candidates for layer in c.layers},
                       key=lambda r: (r.layer, r.measure, r.step))
     deciders = {c: aligner.with_settings(**_decision_settings(c)) for c in candidates}
 
     def links_of(candidate: Candidate, matrices, pair):
-        layers = [matrices[ScoreRequest(layer - 1, None, candidate.measure, candidate.step)] for layer in candidate.layers]
+        layers = [matrices[ScoreRequest(layer - 1, None, candidate.measure, candidate.step, *merges)] for layer in candidate.layers]
         return deciders[candidate].links(sum(layers) / len(layers), pair)
 
     return requests, links_of
@@ -258,18 +260,18 @@ def select_settings(
     def shortlist(selection: Selection) -> list[Candidate]:
         return [candidate for candidate, _ in selection.ranking[:top]]
 
-    ahead = select(score_candidates(forward, dev.pairs, dev.golds, candidate_grid(forward.model.spec.decoder_layers)))
+    ahead = select(score_candidates(forward, dev.pairs, dev.golds, candidate_grid(forward.engine.info.decoder_layers)))
     parts = [("forward", ahead, score_candidates(forward, test.pairs, test.golds, shortlist(ahead)), dev, test)]
     presets = [("forward", ahead, _chosen(forward, ahead.chosen).signature)]
     if reverse is not None:
         back_dev, back_test = dev.reversed(), test.reversed()
-        back = select(score_candidates(reverse, back_dev.pairs, back_dev.golds, candidate_grid(reverse.model.spec.decoder_layers)))
+        back = select(score_candidates(reverse, back_dev.pairs, back_dev.golds, candidate_grid(reverse.engine.info.decoder_layers)))
         parts.append(("reverse", back, score_candidates(reverse, back_test.pairs, back_test.golds, shortlist(back)), back_dev, back_test))
-        layers = min(forward.model.spec.decoder_layers, reverse.model.spec.decoder_layers)
+        layers = min(forward.engine.info.decoder_layers, reverse.engine.info.decoder_layers)
         candidates = symmetrized_candidates(ahead, back, layers)
         both = select(score_symmetrized(forward, reverse, dev.pairs, dev.golds, candidates))
         parts.append(("symmetrized", both, score_symmetrized(forward, reverse, test.pairs, test.golds, shortlist(both)), dev, test))
-        model = f"{both.chosen.symmetrize}+{reverse.resources.name}@{reverse.info.sha256[:8]}"
+        model = f"{both.chosen.symmetrize}+{reverse.engine.info.model_id}"
         presets.append(("symmetrized", both, _chosen(forward, both.chosen.single).signature_with(symmetrize=model)))
 
     lines = [

@@ -13,7 +13,9 @@ from .errors import InputError
 from .io import GoldLinks, Link, ScoredLink, SentencePair
 from .measures import MEASURES
 from .metrics import AlignmentCounts, count_links, scores_from_counts
-from .pipeline import Aligner, EncodedPair, ScoreRequest
+from .engine import EncodedPair
+from .extraction import ScoreRequest
+from .pipeline import Aligner
 
 
 @dataclass(frozen=True)
@@ -80,10 +82,10 @@ class SweepResult:
         return "\n".join(parts) + "\n"
 
 
-def sweep_requests(decoder_layers: int, heads: int, per_head: bool) -> list[ScoreRequest]:
+def sweep_requests(decoder_layers: int, heads: int, per_head: bool, src_merge: str = "sum", tgt_merge: str = "mean") -> list[ScoreRequest]:
     head_choices: list[Optional[int]] = [None] + (list(range(heads)) if per_head else [])
     return [
-        ScoreRequest(layer, head, measure, step)
+        ScoreRequest(layer, head, measure, step, src_merge, tgt_merge)
         for layer in range(decoder_layers)
         for head in head_choices
         for measure in MEASURES
@@ -138,8 +140,8 @@ def run_sweep(
     aligner: Aligner, pairs: Iterable[SentencePair], golds: Sequence[GoldLinks], per_head: bool = True
 ) -> SweepResult:
     """Corpus-level AER of every request, with the aligner's merges and decision."""
-    spec = aligner.model.spec
-    requests = sweep_requests(spec.decoder_layers, spec.decoder_attention_heads, per_head)
+    info = aligner.engine.info
+    requests = sweep_requests(info.decoder_layers, info.heads, per_head, aligner.config.src_merge, aligner.config.tgt_merge)
     totals = corpus_counts(aligner, pairs, golds, requests, requests, lambda request, matrices, pair: aligner.links(matrices[request], pair))
     rows = []
     for request, counts in totals.items():
@@ -147,6 +149,6 @@ def run_sweep(
         head = None if request.head is None else request.head + 1
         rows.append(SweepRow(request.layer + 1, head, request.measure, request.step, aer, precision, recall, f1, counts))
     signature = aligner.signature_with(
-        layer=f"all/{spec.decoder_layers}", head="all+each" if per_head else "all", measure="all", step="all"
+        layer=f"all/{info.decoder_layers}", head="all+each" if per_head else "all", measure="all", step="all"
     )
     return SweepResult(rows, len(golds), signature)

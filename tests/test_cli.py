@@ -215,13 +215,22 @@ def test_sentence_longer_than_positions_names_line(tmp_path):
     assert result.stdout.count("\n") == 1  # the pair before the bad line was written
 
 
+def test_too_long_target_line_is_reported_against_the_target_file(tmp_path):
+    src, tgt = tmp_path / "long.src", tmp_path / "long.tgt"
+    src.write_text("das haus\ndas haus\n")
+    tgt.write_text("the house\n" + " ".join(["house"] * 80) + "\n")
+    result = run("align", "--path", str(FIXTURES["prenorm-bpe"]), "--src", str(src), "--tgt", str(tgt), "-q")
+    assert_fails(result, f"{tgt}:2: target sentence has")
+
+
 def test_layer_range_and_head_list_average_their_matrices():
     import numpy as np
 
     from aligner.config import AlignConfig
     from aligner.decisions import argmax_links
     from aligner.io import SentencePair
-    from aligner.pipeline import Aligner, ScoreRequest
+    from aligner.extraction import ScoreRequest
+    from aligner.pipeline import Aligner
 
     pair = SentencePair(("Das", "Haus", "ist", "klein", "."), ("The", "house", "is", "small", "."))
     combined = Aligner(AlignConfig(device="cpu", layers=(1, 2, 3), heads=(2, 4), measure="weight"))

@@ -185,7 +185,7 @@ def test_a_different_target_model_changes_only_the_target_pieces(tmp_path, finer
     separate = Aligner(AlignConfig(path=per_language_toy(tmp_path, english_model=finer_joint_model), device="cpu"))
     joint = Aligner(AlignConfig(device="cpu"))
     by_separate, by_joint = separate.encode(0, PAIR), joint.encode(0, PAIR)
-    dictionary = separate.resources.target_dictionary
+    dictionary = separate.engine.backend.resources.target_dictionary
     assert list(by_separate.src.ids) == list(by_joint.src.ids)
     assert list(by_separate.tgt.ids) == [dictionary.index(piece) for piece in split(finer_joint_model, PAIR.tgt)]
     assert list(by_separate.tgt.pieces_per_word) != list(by_joint.tgt.pieces_per_word)
@@ -246,7 +246,7 @@ def test_export_bundle_with_one_model_per_language(tmp_path, monkeypatch, finer_
     assert (out / "spm.en.model").read_bytes() == finer_joint_model.read_bytes()
     assert not (out / "spm.model").exists()
     aligner = Aligner(AlignConfig(path=out, device="cpu"))
-    assert aligner.resources.target_preprocessor.segmenter.path == out / "spm.en.model"
+    assert aligner.engine.backend.resources.target_preprocessor.segmenter.path == out / "spm.en.model"
     assert "|subword:sentencepiece-separate|" in aligner.signature
 
 
