@@ -414,11 +414,9 @@ def score(gold, hyp, src, tgt, gold_zero_based, reverse_gold, drop_invalid, as_j
 @handle_errors
 def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrite, curve, select_on_dev, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs, reverse_path, **settings) -> None:
     """AER of every decoder layer (and head) x {weight, norm} x {awo, awi} on a gold set."""
-    from dataclasses import replace
-
     from .config import AlignConfig
     from .io import read_gold, read_parallel
-    from .pipeline import Aligner, reverse_config
+    from .pipeline import Aligner
     from .select import load_gold_set, select_settings
     from .sweep import run_sweep
 
@@ -457,7 +455,7 @@ def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrit
         if select_on_dev:
             test = load_gold_set(src, tgt, gold, not gold_zero_based)
             dev = _dev_set(test, gold, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs)
-            reverse = None if reverse_path is None else Aligner(reverse_config(replace(aligner.config, reverse_path=reverse_path)))
+            reverse = None if reverse_path is None else Aligner(aligner.config.replace(reverse_path=reverse_path).reversed())
             selection_text, chosen = select_settings(aligner, dev, test, reverse)
             report += "\n## Settings chosen on the dev set\n\n" + selection_text
             for (kind, selection, signature), target in zip(chosen, presets):

@@ -5,7 +5,6 @@ This module ties the pure steps together; it reads no files and prints nothing.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import logging
 from dataclasses import dataclass, replace
@@ -14,12 +13,11 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 import numpy as np
 
 from .config import AlignConfig
-from .decisions import candidate_shares, decide, link_final_punctuation
 from .engine import Engine, EncodedPair
 from .errors import AlignerError, ConfigError
 from .extraction import ScoreRequest
 from .io import ScoredLink, SentencePair
-from .symmetrize import symmetrize
+from .symmetrize import symmetrize_directions
 
 logger = logging.getLogger(__name__)
 
@@ -67,40 +65,23 @@ class Aligner:
     def __init__(self, config: AlignConfig = AlignConfig(), engine: Optional[Engine] = None):
         self.engine = engine if engine is not None else Engine.load(config, config.device, config.dtype)
         info = self.engine.info
-        self.config = config.with_model(info.decoder_layers, info.heads)
+        extraction = config.extraction.for_model(info.decoder_layers)
+        self.engine.check_indices(extraction.layers, extraction.heads)
+        self.config = config.replace(extraction=extraction)
         self.stats = RunStats()
 
     @property
     def device(self):
         return self.engine.device
 
-    def with_settings(self, **changes) -> "Aligner":
-        """The same model with other alignment settings (decisions, layers): no reloading."""
-        clone = copy.copy(self)
-        clone.config = replace(self.config, **changes)
-        clone.stats = RunStats()
-        return clone
-
     @property
     def requests(self) -> list[ScoreRequest]:
         """The matrices whose mean decides the links: one per chosen layer (and head)."""
-        config = self.config
-        heads = [head - 1 for head in config.heads] or [None]
-        return [
-            ScoreRequest(layer - 1, head, config.measure, config.step, config.src_merge, config.tgt_merge)
-            for layer in config.layers
-            for head in heads
-        ]
+        return self.config.extraction.requests()
 
     def links(self, matrix: np.ndarray, pair: EncodedPair) -> list[ScoredLink]:
         """The configured decision on one pair's word matrix, then the final-punctuation rule."""
-        config = self.config
-        links = decide(matrix, config.decision, config.threshold, config.eos_null, config.normalize)
-        if config.final_punct and pair.final_punctuation:
-            src_words, tgt_words = len(pair.src.pieces_per_word), len(pair.tgt.pieces_per_word)
-            share = candidate_shares(matrix, config.eos_null)[tgt_words - 1, src_words - 1]
-            links = link_final_punctuation(links, src_words, tgt_words, 0.0 if np.isnan(share) else float(share))
-        return links
+        return self.config.rule.links(matrix, pair.final_punctuation)
 
     @property
     def signature(self) -> str:
@@ -129,7 +110,7 @@ class Aligner:
             links = []
             if pair.runnable:
                 by_request = next(matrices)
-                links = self.links(np.mean([by_request[request] for request in requests], axis=0), pair)
+                links = self.links(self.config.extraction.combine(by_request), pair)
             result = AlignedPair(
                 links=links,
                 src_words=len(pair.src.pieces_per_word),
@@ -184,35 +165,8 @@ class Aligner:
         for chunk in self.align_chunks(pairs):
             yield from chunk
 def reverse_config(config: AlignConfig) -> AlignConfig:
-    """The settings of ``config``'s reverse model: the same alignment settings, languages swapped.
-
-    Explicit subword models swap sides with the languages; a bundle's per-language models
-    need nothing, since they are looked up by language.
-    """
-    if config.reverse_path is None:
-        raise ConfigError("symmetrization needs a reverse model (reverse_path)")
-    source_models = (config.sentencepiece_model, config.bpe_codes)
-    target_models = (config.target_sentencepiece_model, config.target_bpe_codes)
-    if any(target_models) and not any(source_models):
-        # Swapped, the explicit target model would become the source's and, with no target
-        # model given, the reverse target's too, instead of the bundle's.
-        raise ConfigError(
-            "with a reverse model, give the source side's subword model (--sentencepiece-model or --bpe-codes) "
-            "as well as the target side's"
-        )
-    if not any(target_models):
-        target_models = source_models
-    return replace(
-        config,
-        path=config.reverse_path,
-        reverse_path=None,
-        source_lang=config.target_lang,
-        target_lang=config.source_lang,
-        sentencepiece_model=target_models[0],
-        bpe_codes=target_models[1],
-        target_sentencepiece_model=source_models[0],
-        target_bpe_codes=source_models[1],
-    )
+    """The settings of ``config``'s reverse model (see :meth:`AlignConfig.reversed`)."""
+    return config.reversed()
 
 
 class SymmetrizedAligner:
@@ -226,8 +180,8 @@ class SymmetrizedAligner:
     def __init__(self, config: AlignConfig):
         if config.reverse_path is None:
             raise ConfigError("symmetrization needs a reverse model (reverse_path)")
-        self.forward = Aligner(replace(config, reverse_path=None))
-        self.reverse = Aligner(reverse_config(config))
+        self.forward = Aligner(config.replace(reverse_path=None))
+        self.reverse = Aligner(config.reversed())
         self.config = self.forward.config
         self.device = self.forward.device
 
@@ -258,16 +212,7 @@ class SymmetrizedAligner:
             yield from chunk
 
     def _combine(self, forward: AlignedPair, reverse: AlignedPair) -> AlignedPair:
-        scores: dict[tuple[int, int], list[float]] = {}
-        for link in forward.links:
-            scores.setdefault((link.src, link.tgt), []).append(link.score)
-        for link in reverse.links:
-            scores.setdefault((link.tgt, link.src), []).append(link.score)
-        chosen = symmetrize(
-            [(l.src, l.tgt) for l in forward.links], [(l.tgt, l.src) for l in reverse.links], self.config.symmetrize
-        )
-        links = [ScoredLink(i, j, float(np.mean(scores[(i, j)]))) for i, j in sorted(chosen)]
-        return replace(forward, links=links)
+        return replace(forward, links=symmetrize_directions(forward.links, reverse.links, self.config.symmetrize))
 
 
 def make_aligner(config: AlignConfig) -> "Aligner | SymmetrizedAligner":

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Callable, Hashable, Iterable, Iterator, Optional, Sequence, TypeVar
+from typing import Callable, Hashable, Iterable, Iterator, Mapping, Optional, Sequence, TypeVar
 
 import numpy as np
 
-from .config import STEPS
+from .choices import MEASURES, STEPS
 from .errors import InputError
-from .io import GoldLinks, Link, ScoredLink, SentencePair
-from .measures import MEASURES
+from .io import GoldLinks, ScoredLink, SentencePair
 from .metrics import AlignmentCounts, count_links, scores_from_counts
 from .engine import EncodedPair
 from .extraction import ScoreRequest
@@ -101,12 +100,14 @@ def links_per_pair(
     pairs: Iterable[SentencePair],
     requests: Sequence[ScoreRequest],
     settings: Sequence[Setting],
-    links_of: Callable[[Setting, dict[ScoreRequest, np.ndarray], EncodedPair], list[ScoredLink]],
-) -> Iterator[tuple[int, dict[Setting, list[Link]]]]:
+    links_of: Callable[[Setting, Mapping[ScoreRequest, np.ndarray], EncodedPair], list[ScoredLink]],
+    scored: bool = False,
+) -> Iterator[tuple[int, dict[Setting, list]]]:
     """(pair index, links of each setting) for every pair, from one forward pass per batch.
 
-    ``links_of`` draws one setting's links from one pair's matrices. Pairs come in batch order,
-    not input order; a pair with an empty side has no links under any setting.
+    ``links_of`` draws one setting's links from one pair's matrices; the links are ``(src, tgt)``
+    pairs, or the :class:`ScoredLink` objects themselves with ``scored``. Pairs come in batch
+    order, not input order; a pair with an empty side has no links under any setting.
     """
     encoded = [aligner.encode(index, pair) for index, pair in enumerate(pairs)]
     for pair in encoded:
@@ -114,7 +115,10 @@ def links_per_pair(
             yield pair.index, {setting: [] for setting in settings}
     for batch in aligner.batches([p for p in encoded if p.runnable]):
         for pair, matrices in zip(batch, aligner.word_scores(batch, requests)):
-            yield pair.index, {setting: [(l.src, l.tgt) for l in links_of(setting, matrices, pair)] for setting in settings}
+            if scored:
+                yield pair.index, {setting: links_of(setting, matrices, pair) for setting in settings}
+            else:
+                yield pair.index, {setting: [(l.src, l.tgt) for l in links_of(setting, matrices, pair)] for setting in settings}
 
 
 def corpus_counts(
@@ -123,7 +127,7 @@ def corpus_counts(
     golds: Sequence[GoldLinks],
     requests: Sequence[ScoreRequest],
     settings: Sequence[Setting],
-    links_of: Callable[[Setting, dict[ScoreRequest, np.ndarray], EncodedPair], list[ScoredLink]],
+    links_of: Callable[[Setting, Mapping[ScoreRequest, np.ndarray], EncodedPair], list[ScoredLink]],
 ) -> dict[Setting, AlignmentCounts]:
     """Corpus counts of each setting (see :func:`links_per_pair`); links are counted, not kept."""
     pairs = list(pairs)

@@ -119,14 +119,14 @@ def test_reverse_config_swaps_explicit_models():
     reverse = reverse_config(config)
     assert (reverse.path, reverse.source_lang, reverse.target_lang) == (Path("rev"), "en", "de")
     assert (reverse.sentencepiece_model, reverse.target_sentencepiece_model) == (Path("spm.en.model"), Path("spm.de.model"))
-    joint = reverse_config(replace(config, target_sentencepiece_model=None))
+    joint = reverse_config(config.replace(target_sentencepiece_model=None))
     assert joint.sentencepiece_model == joint.target_sentencepiece_model == Path("spm.de.model")
-    mixed = reverse_config(replace(config, sentencepiece_model=None, bpe_codes=Path("bpe.codes")))
+    mixed = reverse_config(config.replace(sentencepiece_model=None, bpe_codes=Path("bpe.codes")))
     assert (mixed.sentencepiece_model, mixed.bpe_codes) == (Path("spm.en.model"), None)
     assert (mixed.target_sentencepiece_model, mixed.target_bpe_codes) == (None, Path("bpe.codes"))
     # The reverse model could not tell its target's model from the bundle's.
     with pytest.raises(ConfigError, match="give the source side's subword model"):
-        reverse_config(replace(config, sentencepiece_model=None))
+        reverse_config(config.replace(sentencepiece_model=None))
 
 
 # --- the toy model with its joint spm.model given per language --------------------------
