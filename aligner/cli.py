@@ -259,7 +259,7 @@ def _run_manifest(aligner, scores: bool, inputs: list[str]):
 
     config = aligner.config
     return RunManifest(
-        settings=f"{aligner.signature}|scores:{'yes' if scores else 'no'}|long:{'skip' if config.skip_long else 'error'}",
+        settings=aligner.signature.extended(scores="yes" if scores else "no", long="skip" if config.skip_long else "error").format(),
         batch_size=config.batch_size,
         chunk_size=config.chunk_size,
         inputs=describe_inputs(inputs),
@@ -355,7 +355,7 @@ def _report(aligner, seconds: float, as_json: bool, world_size: int = 1) -> None
             err=True,
         )
     if as_json:
-        record = {"signature": aligner.signature, "seconds": round(seconds, 3), "pairs_per_second": round(rate, 2), **vars(stats)}
+        record = {"signature": aligner.signature.format(), "seconds": round(seconds, 3), "pairs_per_second": round(rate, 2), **vars(stats)}
         click.echo(json.dumps(record), err=True)
         return
     click.echo(
@@ -364,7 +364,7 @@ def _report(aligner, seconds: float, as_json: bool, world_size: int = 1) -> None
         f"{stats.words_without_pieces} words without pieces, {stats.unknown_pieces} unknown pieces",
         err=True,
     )
-    click.echo(aligner.signature, err=True)
+    click.echo(aligner.signature.format(), err=True)
 
 
 @main.command(context_settings=CONTEXT)

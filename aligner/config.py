@@ -17,7 +17,6 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Optional
 
-from . import __version__
 from .choices import DEVICES, DTYPES, STEPS, check_choice  # noqa: F401  (STEPS, DEVICES: for importers)
 from .decisions import DecisionRule
 from .errors import ConfigError
@@ -36,12 +35,6 @@ def parse_indices(text: str) -> tuple[int, ...]:
     if not indices:
         raise ConfigError(f"empty range {text!r}")
     return tuple(indices)
-
-
-def format_indices(indices: tuple[int, ...]) -> str:
-    if len(indices) > 2 and indices == tuple(range(indices[0], indices[-1] + 1)):
-        return f"{indices[0]}-{indices[-1]}"
-    return ",".join(map(str, indices))
 
 
 @dataclass(frozen=True)
@@ -179,37 +172,3 @@ class AlignConfig:
     def reversed(self) -> "AlignConfig":
         """The settings of the reverse model: the same alignment settings, languages swapped."""
         return self.replace(model=self.model.reversed())
-
-    def signature(
-        self,
-        model_name: str,
-        model_sha256: str,
-        decoder_layers: int,
-        lowercase: bool,
-        subword: str,
-        overrides: Optional[dict[str, str]] = None,
-    ) -> str:
-        """What produced a result, sacrebleu-style: every setting that changes the links.
-
-        ``overrides`` replaces fields for results that span several settings (a sweep).
-        """
-        parts = {
-            "model": f"{model_name}@{model_sha256[:8]}",
-            "layer": f"{format_indices(self.layers)}/{decoder_layers}",
-            "head": format_indices(self.heads) if self.heads else "all",
-            "measure": self.measure,
-            "step": self.step,
-            "merge": f"{self.src_merge}-{self.tgt_merge}",
-            "decision": self.decision + (f"@{self.threshold:g}/{self.normalize}" if self.decision == "threshold" else ""),
-            "eos": "null" if self.eos_null else "excluded",
-            "punct": "final" if self.final_punct else "none",
-            "lc": "yes" if lowercase else "no",
-            "subword": subword,
-            "dtype": DTYPES[self.dtype],
-            "version": __version__,
-        }
-        if self.preset:
-            parts["preset"] = self.preset
-        parts.update(overrides or {})
-        parts["version"] = parts.pop("version")
-        return "|".join(f"{key}:{value}" for key, value in parts.items())

@@ -17,6 +17,7 @@ from .engine import Engine, EncodedPair
 from .errors import AlignerError, ConfigError
 from .extraction import ScoreRequest
 from .io import ScoredLink, SentencePair
+from .signature import Signature
 from .symmetrize import symmetrize_directions
 
 logger = logging.getLogger(__name__)
@@ -84,12 +85,9 @@ class Aligner:
         return self.config.rule.links(matrix, pair.final_punctuation)
 
     @property
-    def signature(self) -> str:
-        return self.signature_with()
-
-    def signature_with(self, **overrides: str) -> str:
-        info = self.engine.info
-        return self.config.signature(info.name, info.sha256, info.decoder_layers, info.lowercase, info.subword, overrides)
+    def signature(self) -> Signature:
+        """What produced this aligner's links (print it with ``str``)."""
+        return Signature.of(self.engine.info, self.config.extraction, self.config.rule, self.config.preset)
 
     def encode(self, index: int, pair: SentencePair) -> EncodedPair:
         return self.engine.encode(index, pair, self.config.skip_long)
@@ -190,12 +188,8 @@ class SymmetrizedAligner:
         return self.forward.stats
 
     @property
-    def signature(self) -> str:
-        return self.signature_with()
-
-    def signature_with(self, **overrides: str) -> str:
-        reverse = self.reverse.engine.info.model_id
-        return self.forward.signature_with(symmetrize=f"{self.config.symmetrize}+{reverse}", **overrides)
+    def signature(self) -> Signature:
+        return self.forward.signature.symmetrized(self.config.symmetrize, self.reverse.engine.info)
 
     def align_chunks(
         self, pairs: Iterable[SentencePair], first_index: int = 0, transform: Optional[Callable[[AlignedPair], Any]] = None

@@ -157,12 +157,12 @@ def pair_plot(
         check_gold_range(gold, len(pair.src), len(pair.tgt), index)
     [matrices] = aligner.word_scores([encoded], list(requests))
     links = {request: aligner.links(matrix, encoded) for request, matrix in matrices.items()}
-    caption = aligner.signature_with(
+    caption = aligner.signature.update(
         layer=",".join(str(l) for l in _unique(r.layer + 1 for r in requests)) + f"/{info.decoder_layers}",
         head=",".join(_unique("all" if r.head is None else str(r.head + 1) for r in requests)),
         measure=",".join(_unique(r.measure for r in requests)),
         step=",".join(_unique(r.step for r in requests)),
-    )
+    ).format()
     return PairPlot(
         pair.src,
         pair.tgt,

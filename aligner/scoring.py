@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from . import __version__
 from .errors import InputError
 from .io import check_gold_range, check_link_range, read_gold, read_lines, read_pharaoh, split_words
 from .metrics import AERResult, score_alignments
+from .signature import Signature
 
 
 @dataclass(frozen=True)
@@ -22,15 +22,14 @@ class ScoreConfig:
     drop_invalid: bool = False
 
     def signature(self) -> str:
-        return "|".join(
-            [
-                f"gold:{self.gold.rsplit('/', 1)[-1]}",
-                f"base:{1 if self.gold_one_based else 0}",
-                f"reverse:{'yes' if self.reverse_gold else 'no'}",
-                f"invalid:{'drop' if self.drop_invalid else 'error'}",
-                f"version:{__version__}",
-            ]
-        )
+        return Signature(
+            {
+                "gold": self.gold.rsplit("/", 1)[-1],
+                "base": "1" if self.gold_one_based else "0",
+                "reverse": "yes" if self.reverse_gold else "no",
+                "invalid": "drop" if self.drop_invalid else "error",
+            }
+        ).format()
 
 
 def score_files(config: ScoreConfig) -> AERResult:

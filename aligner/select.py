@@ -24,6 +24,7 @@ from .io import GoldLinks, ScoredLink, SentencePair
 from .metrics import AlignmentCounts, count_links, scores_from_counts
 from .extraction import ScoreRequest
 from .pipeline import Aligner
+from .signature import Signature
 from .sweep import corpus_counts, links_per_pair
 from .symmetrize import SYMMETRIZATIONS, symmetrize_directions
 
@@ -162,13 +163,6 @@ def symmetrized_candidates(
     ]
 
 
-def _chosen(aligner: Aligner, candidate: Candidate) -> Aligner:
-    """An aligner over the same engine set as ``candidate`` (its signature names the chosen settings)."""
-    config = aligner.config.replace(rule=replace(candidate.rule, symmetrize=aligner.config.symmetrize), layers=candidate.extraction.layers,
-                                    measure=candidate.extraction.measure, step=candidate.extraction.step)
-    return Aligner(config, engine=aligner.engine)
-
-
 @dataclass(frozen=True)
 class Selection:
     chosen: Candidate
@@ -275,7 +269,10 @@ def select_settings(
 
     ahead = select(score_candidates(forward, dev.pairs, dev.golds, _grid(forward)))
     parts = [("forward", ahead, score_candidates(forward, test.pairs, test.golds, shortlist(ahead)), dev, test)]
-    presets = [("forward", ahead, _chosen(forward, ahead.chosen).signature)]
+    def signature(candidate: Candidate) -> Signature:
+        return Signature.of(forward.engine.info, candidate.extraction, candidate.rule)
+
+    presets = [("forward", ahead, str(signature(ahead.chosen)))]
     if reverse is not None:
         back_dev, back_test = dev.reversed(), test.reversed()
         back = select(score_candidates(reverse, back_dev.pairs, back_dev.golds, _grid(reverse)))
@@ -284,8 +281,8 @@ def select_settings(
         candidates = symmetrized_candidates(ahead, back, layers)
         both = select(score_symmetrized(forward, reverse, dev.pairs, dev.golds, candidates))
         parts.append(("symmetrized", both, score_symmetrized(forward, reverse, test.pairs, test.golds, shortlist(both)), dev, test))
-        model = f"{both.chosen.symmetrize}+{reverse.engine.info.model_id}"
-        presets.append(("symmetrized", both, _chosen(forward, both.chosen.single).signature_with(symmetrize=model)))
+        assert both.chosen.symmetrize is not None  # every symmetrized candidate has its method
+        presets.append(("symmetrized", both, str(signature(both.chosen).symmetrized(both.chosen.symmetrize, reverse.engine.info))))
 
     lines = [
         "| alignment | setting chosen on the dev set | dev AER | test AER | test P | test R |",

@@ -152,7 +152,7 @@ def run_sweep(
         aer, precision, recall, f1 = scores_from_counts(counts)
         head = None if request.head is None else request.head + 1
         rows.append(SweepRow(request.layer + 1, head, request.measure, request.step, aer, precision, recall, f1, counts))
-    signature = aligner.signature_with(
+    signature = aligner.signature.update(
         layer=f"all/{info.decoder_layers}", head="all+each" if per_head else "all", measure="all", step="all"
     )
-    return SweepResult(rows, len(golds), signature)
+    return SweepResult(rows, len(golds), str(signature))

@@ -234,7 +234,7 @@ def test_layer_range_and_head_list_average_their_matrices():
 
     pair = SentencePair(("Das", "Haus", "ist", "klein", "."), ("The", "house", "is", "small", "."))
     combined = Aligner(AlignConfig(device="cpu", layers=(1, 2, 3), heads=(2, 4), measure="weight"))
-    assert combined.signature.split("|")[1:3] == ["layer:1-3/3", "head:2,4"]
+    assert str(combined.signature).split("|")[1:3] == ["layer:1-3/3", "head:2,4"]
     encoded = combined.encode(0, pair)
     requests = [ScoreRequest(layer, head, "weight", "awi") for layer in range(3) for head in (1, 3)]
     [matrices] = combined.word_scores([encoded], requests)

@@ -247,7 +247,7 @@ def test_export_bundle_with_one_model_per_language(tmp_path, monkeypatch, finer_
     assert not (out / "spm.model").exists()
     aligner = Aligner(AlignConfig(path=out, device="cpu"))
     assert aligner.engine.backend.resources.target_preprocessor.segmenter.path == out / "spm.en.model"
-    assert "|subword:sentencepiece-separate|" in aligner.signature
+    assert "|subword:sentencepiece-separate|" in str(aligner.signature)
 
 
 def test_export_bundle_takes_joint_or_separate_models_not_both(tmp_path, monkeypatch):
@@ -264,7 +264,7 @@ def toy_preset(signature: str) -> dict:
 
 def test_export_bundle_copies_a_preset_chosen_on_this_checkpoint(tmp_path, monkeypatch):
     preset = tmp_path / "forward.preset.json"
-    preset.write_text(json.dumps(toy_preset(Aligner(AlignConfig(path=TOY, device="cpu")).signature)))
+    preset.write_text(json.dumps(toy_preset(str(Aligner(AlignConfig(path=TOY, device="cpu")).signature))))
     out = tmp_path / "exported"
     export_bundle(monkeypatch, str(TOY / "model.pt"), str(out), "--data-dir", str(TOY), "--name", "toy-x",
                   "--spm", str(TOY / "spm.model"), "--preset", str(preset))
