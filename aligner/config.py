@@ -13,6 +13,7 @@ once, in its part.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Optional
@@ -23,15 +24,21 @@ from .errors import ConfigError
 from .extraction import Extraction, default_layer  # noqa: F401  (default_layer: for importers)
 
 
+_INDEX_PART = re.compile(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?")
+
+
 def parse_indices(text: str) -> tuple[int, ...]:
-    """``"2"`` -> (2,); ``"2-4"`` -> (2, 3, 4); ``"1,3"`` -> (1, 3)."""
+    """The one 1-based index grammar of layers and heads: ``"2"`` -> (2,); ``"2-4"`` -> (2, 3, 4); ``"2,4"`` -> (2, 4).
+
+    What a list means is the command's business (``align`` averages, ``plot`` draws a panel each).
+    """
     indices: list[int] = []
-    try:
-        for part in text.split(","):
-            first, _, last = part.partition("-")
-            indices.extend(range(int(first), int(last or first) + 1))
-    except ValueError:
-        raise ConfigError(f"expected N, A-B or A,B,... (1-based), got {text!r}") from None
+    for part in text.split(","):
+        match = _INDEX_PART.fullmatch(part)
+        if match is None or int(match.group(1)) < 1:
+            raise ConfigError(f"expected N, A-B or A,B,... with N, A, B positive whole numbers (1-based), got {text!r}")
+        first = int(match.group(1))
+        indices.extend(range(first, int(match.group(2) or first) + 1))
     if not indices:
         raise ConfigError(f"empty range {text!r}")
     return tuple(indices)

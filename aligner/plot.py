@@ -21,7 +21,7 @@ import numpy as np
 
 from .decisions import candidate_shares
 from .errors import ConfigError, InputError
-from .io import GoldLinks, ScoredLink, SentencePair
+from .io import GOLD_REMEDY, GoldLinks, ScoredLink, SentencePair, check_link_range
 from .extraction import ScoreRequest
 from .pipeline import Aligner
 
@@ -154,7 +154,7 @@ def pair_plot(
     if encoded.empty:
         raise InputError("nothing to plot: a side of this pair has no words with subword pieces", line=index + 1)
     if gold is not None:
-        check_gold_range(gold, len(pair.src), len(pair.tgt), index)
+        check_link_range(sorted(gold.possible), len(pair.src), len(pair.tgt), None, index + 1, False, "gold link", GOLD_REMEDY)
     [matrices] = aligner.word_scores([encoded], list(requests))
     links = {request: aligner.links(matrix, encoded) for request, matrix in matrices.items()}
     caption = aligner.signature.update(
@@ -173,18 +173,6 @@ def pair_plot(
         caption,
         info.decoder_layers,
     )
-
-
-def check_gold_range(gold: GoldLinks, src_len: int, tgt_len: int, index: int, path: Optional[str] = None) -> None:
-    """Refuse gold links outside the pair (``index`` is the 0-based line; ``path`` names the gold file)."""
-    bad = [(i, j) for i, j in sorted(gold.possible) if i >= src_len or j >= tgt_len]
-    if bad:
-        raise InputError(
-            f"gold link {bad[0][0]}-{bad[0][1]} (0-based) is out of range for a pair of {src_len} source and {tgt_len} "
-            "target words: gold of another pair, or read with the wrong --gold-zero-based / --reverse-gold",
-            path,
-            index + 1,
-        )
 
 
 def _unique(items) -> list:

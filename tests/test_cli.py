@@ -272,3 +272,17 @@ def test_reverse_model_links_are_symmetrized(tmp_path):
     assert result.stdout.splitlines() == expected
     assert "symmetrize:grow-diag-final-and+toy-deen@" in result.stderr
     assert any(len(f) != len(line.split()) for f, line in zip(forward, expected))  # the reverse links did change something
+
+
+@pytest.mark.parametrize("layers", ["2", "2-3", "1,3"])
+def test_every_command_that_takes_layers_reads_one_grammar(tmp_path, layers):
+    from aligner.config import parse_indices
+
+    assert parse_indices("2") == (2,) and parse_indices("2-4") == (2, 3, 4) and parse_indices("2,4") == (2, 4)
+    pair = "Das Haus ist klein . ||| The house is small .\n"
+    for spelling in ("--layer", "--layers"):
+        aligned = run("align", spelling, layers, "--device", "cpu", "-q", input=pair)
+        assert aligned.exit_code == 0, aligned.output
+        drawn = run("plot", spelling, layers, "--device", "cpu", "-o", str(tmp_path / f"{spelling}.svg"), "--overwrite", input=pair)
+        assert drawn.exit_code == 0, drawn.output
+        assert f"layer:{layers.replace('-', ',') if '-' in layers else layers}/3" in drawn.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aligner.cli import align
+from aligner.cli.corpus import align
 from aligner.config import FIELD_PARTS, AlignConfig
 from aligner.errors import ConfigError
 

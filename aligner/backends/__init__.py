@@ -15,6 +15,13 @@ if TYPE_CHECKING:
     from .base import Backend
 
 
+def set_threads(threads: int) -> None:
+    """CPU threads for the backends' forward passes."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def load_backend(source: "ModelSource", device: str = "auto", dtype: str = "float32") -> "Backend":
     """The backend for ``source``; only fairseq Transformer checkpoints and bundles exist so far."""
     from .fairseq import FairseqBackend
