@@ -34,7 +34,7 @@ def _numpy_safe_globals() -> list[Any]:
     Training states pickled with numpy (fairseq #5603) name e.g.
     ``numpy.core.multiarray._reconstruct``; numpy 2 moved it to ``numpy._core``.
     """
-    multiarray = np._core.multiarray
+    multiarray = np._core.multiarray  # type: ignore[attr-defined]
     entries: list[Any] = [np.ndarray, np.dtype]
     for name in ("_reconstruct", "scalar"):
         function = getattr(multiarray, name)

@@ -64,7 +64,7 @@ class Aligner:
     """
 
     def __init__(self, config: AlignConfig = AlignConfig(), engine: Optional[Engine] = None):
-        self.engine = engine if engine is not None else Engine.load(config, config.device, config.dtype)
+        self.engine = engine if engine is not None else Engine.load(config.model, config.device, config.dtype)
         info = self.engine.info
         extraction = config.extraction.for_model(info.decoder_layers)
         self.engine.check_indices(extraction.layers, extraction.heads)

@@ -41,8 +41,8 @@ COLORS = {"weight": "#1b9e77", "norm": "#d95f02"}
 STEP_STYLES = {"awi": "-", "awo": "--"}
 LINK_COLOR = "#e6550d"
 GOLD_COLOR = "#2171b5"
-SURE_STYLE = {"linewidth": 1.8}
-POSSIBLE_STYLE = {"linewidth": 1.2, "linestyle": (0, (2, 1.5))}
+SURE_STYLE: dict[str, Any] = {"linewidth": 1.8}
+POSSIBLE_STYLE: dict[str, Any] = {"linewidth": 1.2, "linestyle": (0, (2, 1.5))}
 NO_PIECES_COLOR = "#f2e6d0"  # a word that produced no subword pieces has no scores
 
 
@@ -219,7 +219,7 @@ def alignment_figure(plot: PairPlot) -> "Figure":
     rows, columns, cells = panel_grid(list(plot.matrices))
     width, height = alignment_figure_size(plot)
     figure = new_figure(width, height)
-    panels, footer = figure.subfigures(2, 1, height_ratios=[height - FOOTER, FOOTER])
+    panels, footer = figure.subfigures(2, 1, height_ratios=[height - FOOTER, FOOTER])  # type: ignore[misc]
     axes = panels.subplots(len(rows), len(columns), squeeze=False)
     shares = {request: candidate_shares(matrix) for request, matrix in plot.matrices.items()}
     top = max([float(np.nanmax(s)) for s in shares.values() if not np.isnan(s).all()] + [1e-6])
@@ -277,8 +277,8 @@ def _legend_handles(with_gold: bool) -> list:
 
     from matplotlib.patches import Patch
 
-    dot = {"marker": "o", "markersize": 7, "markerfacecolor": LINK_COLOR, "markeredgecolor": "white"}
-    handles = [Line2D([], [], linestyle="", label="chosen link", **dot)]
+    dot: dict[str, Any] = {"marker": "o", "markersize": 7, "markerfacecolor": LINK_COLOR, "markeredgecolor": "white"}
+    handles: list[Any] = [Line2D([], [], linestyle="", label="chosen link", **dot)]
     if with_gold:
         handles += [
             Patch(facecolor="none", edgecolor=GOLD_COLOR, label="gold sure", **SURE_STYLE),

@@ -83,6 +83,7 @@ def align_corpus(
         # files) and the model is loaded, so a bad run leaves existing files alone.
         pairs = _prefetch_first(pairs)
         first_line = _prepare_output(Path(str(output)), resume, scores, aligner, inputs) if to_file else 0
+        out: TextIO
         if to_file:
             out = stack.enter_context(open(str(output), "a" if first_line > 0 else "w", encoding="utf-8", newline="\n"))
         else:

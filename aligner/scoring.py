@@ -43,7 +43,7 @@ def score_files(config: ScoreConfig) -> AERResult:
     if len(hypotheses) != len(golds):
         raise InputError(f"hypothesis has {len(hypotheses)} lines but gold {config.gold} has {len(golds)}", config.hyp)
     dropped = 0
-    if config.src is not None:
+    if config.src is not None and config.tgt is not None:
         lengths = [len(split_words(line)) for line in read_lines(config.src)]
         tgt_lengths = [len(split_words(line)) for line in read_lines(config.tgt)]
         if not len(lengths) == len(tgt_lengths) == len(golds):

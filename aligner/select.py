@@ -76,7 +76,7 @@ class Candidate:
 
 def candidate_grid(decoder_layers: int, src_merge: str = "sum", tgt_merge: str = "mean") -> list[Candidate]:
     """Single layers and adjacent layer pairs x measures x steps x decisions x the two rules."""
-    layer_sets = [(layer,) for layer in range(1, decoder_layers + 1)]
+    layer_sets: list[tuple[int, ...]] = [(layer,) for layer in range(1, decoder_layers + 1)]
     layer_sets += [(layer, layer + 1) for layer in range(1, decoder_layers)]
     decisions = [("argmax", 0.5, "rows"), ("argmax-both", 0.5, "rows"), ("argmax-source", 0.5, "rows")]
     decisions += [("threshold", threshold, "rows") for threshold in THRESHOLDS]

@@ -60,7 +60,7 @@ class SweepResult:
         rows = [r for r in self.rows if r.step == step and r.measure == measure and r.head is not None]
         if not rows:
             return ""
-        heads = sorted({r.head for r in rows})
+        heads = sorted({r.head for r in rows if r.head is not None})
         lines = [f"| {step.upper()} {measure} | " + " | ".join(f"H{h}" for h in heads) + " |", "|---" * (len(heads) + 1) + "|"]
         for layer in sorted({r.layer for r in rows}):
             cells = {r.head: r for r in rows if r.layer == layer}

@@ -12,7 +12,7 @@ import os
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Callable, Optional, TextIO
+from typing import Callable, Optional, TextIO, cast
 
 import click
 
@@ -64,7 +64,7 @@ def _inputs(src: Optional[str], tgt: Optional[str], bitext: Optional[str]) -> li
     if src is not None:
         if bitext is not None:
             raise click.UsageError("give either --src/--tgt or --input, not both")
-        return [src, tgt]
+        return [src, cast(str, tgt)]  # given together, checked above
     return [bitext if bitext is not None else "-"]
 
 
