@@ -95,20 +95,13 @@ def sentence_stats(alpha: torch.Tensor, values: torch.Tensor) -> tuple[torch.Ten
 
 def attention_statistics(aligner: Aligner, pairs: Iterable[EncodedPair]) -> list[LayerAttentionStats]:
     """:class:`LayerAttentionStats` of every decoder layer over ``pairs`` (at piece level)."""
-    import torch
-
-    from aligner.pipeline import collate
-
-    model = aligner.model
-    dictionary = aligner.resources.target_dictionary
-    layers = range(len(model.decoder_layers))
+    layers = range(aligner.engine.info.decoder_layers)
     totals = {layer: _Accumulator() for layer in layers}
     for batch in aligner.batches([pair for pair in pairs if pair.runnable]):
-        src, prev = collate(batch, dictionary.pad, dictionary.eos, aligner.device)
-        with torch.inference_mode():
-            decoding = model.forced_decode(src, prev, list(layers), need_values=True)
+        attention = aligner.engine.cross_attention(batch, layers, need_values=True)
         for layer in layers:
-            cross = decoding.cross_attention[layer]
+            cross = attention[layer]
+            assert cross.values is not None  # asked for above
             alpha, values = cross.alpha.float().cpu(), cross.values.float().cpu()
             for row, pair in enumerate(batch):
                 sources, steps = len(pair.src.ids) + 1, len(pair.tgt.ids) + 1

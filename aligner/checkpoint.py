@@ -10,7 +10,6 @@ refused with the global named. The model options (flat ``args`` of old checkpoin
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import pickle
 import re
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 
 from .errors import CheckpointError, ResourceError, UnsupportedModelError
+from .io import file_sha256
 from .model import ACTIVATIONS, TransformerModel, TransformerSpec
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def _numpy_safe_globals() -> list[Any]:
     Training states pickled with numpy (fairseq #5603) name e.g.
     ``numpy.core.multiarray._reconstruct``; numpy 2 moved it to ``numpy._core``.
     """
-    multiarray = np._core.multiarray
+    multiarray = np._core.multiarray  # type: ignore[attr-defined]
     entries: list[Any] = [np.ndarray, np.dtype]
     for name in ("_reconstruct", "scalar"):
         function = getattr(multiarray, name)
@@ -230,14 +230,6 @@ class CheckpointInfo:
     source_lang: Optional[str]
     target_lang: Optional[str]
     data: Optional[str]
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while block := stream.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def build_model(

@@ -1,51 +1,51 @@
-"""The one settings object of an alignment run; its fields map one-to-one to ``aligner align`` options."""
+"""The settings of an alignment run, split by what they are about.
+
+- :class:`ModelSource`: which model (checkpoint or bundle, dictionaries, subword models), and
+  the reverse model whose links are symmetrized with it;
+- :class:`~aligner.extraction.Extraction`: which matrices (layers, heads, measure, step, merges);
+- :class:`~aligner.decisions.DecisionRule`: how matrices become links;
+- :class:`RunOptions`: how the job runs (batches, chunks, device, precision), never what it finds.
+
+:class:`AlignConfig` holds one of each. It is built from the flat keyword names (``layers=``,
+``decision=``, ...), which are the ``aligner align`` options one-to-one; each name is declared
+once, in its part.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
-from . import __version__
-from .decisions import DECISIONS, NORMALIZATIONS
+from .choices import DEVICES, DTYPES, STEPS, check_choice  # noqa: F401  (STEPS, DEVICES: for importers)
+from .decisions import DecisionRule
 from .errors import ConfigError
-from .measures import MEASURES
-from .merge import MERGES
-from .symmetrize import SYMMETRIZATIONS
+from .extraction import Extraction, default_layer  # noqa: F401  (default_layer: for importers)
 
-STEPS = ("awi", "awo")
-DEVICES = ("cpu", "cuda", "auto")
-DTYPES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
+
+_INDEX_PART = re.compile(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?")
 
 
 def parse_indices(text: str) -> tuple[int, ...]:
-    """``"2"`` -> (2,); ``"2-4"`` -> (2, 3, 4); ``"1,3"`` -> (1, 3)."""
+    """The one 1-based index grammar of layers and heads: ``"2"`` -> (2,); ``"2-4"`` -> (2, 3, 4); ``"2,4"`` -> (2, 4).
+
+    What a list means is the command's business (``align`` averages, ``plot`` draws a panel each).
+    """
     indices: list[int] = []
-    try:
-        for part in text.split(","):
-            first, _, last = part.partition("-")
-            indices.extend(range(int(first), int(last or first) + 1))
-    except ValueError:
-        raise ConfigError(f"expected N, A-B or A,B,... (1-based), got {text!r}") from None
+    for part in text.split(","):
+        match = _INDEX_PART.fullmatch(part)
+        if match is None or int(match.group(1)) < 1:
+            raise ConfigError(f"expected N, A-B or A,B,... with N, A, B positive whole numbers (1-based), got {text!r}")
+        first = int(match.group(1))
+        indices.extend(range(first, int(match.group(2) or first) + 1))
     if not indices:
         raise ConfigError(f"empty range {text!r}")
     return tuple(indices)
 
 
-def format_indices(indices: tuple[int, ...]) -> str:
-    if len(indices) > 2 and indices == tuple(range(indices[0], indices[-1] + 1)):
-        return f"{indices[0]}-{indices[-1]}"
-    return ",".join(map(str, indices))
-
-
-def default_layer(decoder_layers: int) -> int:
-    """1-based layer used when none is given: the paper's best (2 of 6), i.e. a third of the way up."""
-    return max(1, round(decoder_layers / 3))
-
-
 @dataclass(frozen=True)
-class AlignConfig:
-    # model
+class ModelSource:
     path: Optional[Path] = None  # checkpoint file or bundle directory; None = the bundled default
     data_dir: Optional[Path] = None
     source_lang: Optional[str] = None
@@ -55,25 +55,44 @@ class AlignConfig:
     target_sentencepiece_model: Optional[Path] = None  # models trained with separate vocabularies per language
     target_bpe_codes: Optional[Path] = None
     lowercase: Optional[bool] = None  # None = as the bundle records (no lowercasing without one)
-    # extraction (layers and heads are 1-based, as the paper counts); several are averaged
-    layers: tuple[int, ...] = ()  # () = the default layer of the model
-    heads: tuple[int, ...] = ()  # () = layer level (all heads together)
-    measure: str = "norm"
-    step: str = "awi"
-    src_merge: str = "sum"
-    tgt_merge: str = "mean"
-    # decision
-    decision: str = "argmax"
-    threshold: float = 0.5
-    normalize: str = "rows"  # threshold on shares of a target word's row or of a source word's column
-    eos_null: bool = True
-    final_punct: bool = False  # link sentence-final punctuation to each other only
     # a second, target-to-source model whose links are symmetrized with this one's
     reverse_path: Optional[Path] = None
-    symmetrize: str = "grow-diag-final-and"
+
+    def reversed(self) -> "ModelSource":
+        """The reverse model's source: its path, languages swapped.
+
+        Explicit subword models swap sides with the languages; a bundle's per-language models
+        need nothing, since they are looked up by language.
+        """
+        if self.reverse_path is None:
+            raise ConfigError("symmetrization needs a reverse model (reverse_path)")
+        source_models = (self.sentencepiece_model, self.bpe_codes)
+        target_models = (self.target_sentencepiece_model, self.target_bpe_codes)
+        if any(target_models) and not any(source_models):
+            # Swapped, the explicit target model would become the source's and, with no target
+            # model given, the reverse target's too, instead of the bundle's.
+            raise ConfigError(
+                "with a reverse model, give the source side's subword model (--sentencepiece-model or --bpe-codes) "
+                "as well as the target side's"
+            )
+        if not any(target_models):
+            target_models = source_models
+        return replace(
+            self,
+            path=self.reverse_path,
+            reverse_path=None,
+            source_lang=self.target_lang,
+            target_lang=self.source_lang,
+            sentencepiece_model=target_models[0],
+            bpe_codes=target_models[1],
+            target_sentencepiece_model=source_models[0],
+            target_bpe_codes=source_models[1],
+        )
+
+
+@dataclass(frozen=True)
+class RunOptions:
     skip_long: bool = False  # pairs longer than the model's positions: empty line instead of an error
-    preset: Optional[str] = None  # name of the preset file the settings came from, for the signature
-    # execution
     batch_size: int = 32
     max_tokens: Optional[int] = None  # padded tokens per batch, on top of batch_size
     chunk_size: int = 10_000  # input lines sorted, batched and written together
@@ -81,75 +100,82 @@ class AlignConfig:
     dtype: str = "float32"  # of the model's weights and activations; softmax and measures stay float32
 
     def __post_init__(self) -> None:
-        for name, allowed in (
-            ("measure", MEASURES),
-            ("step", STEPS),
-            ("src_merge", MERGES),
-            ("tgt_merge", MERGES),
-            ("decision", DECISIONS),
-            ("normalize", NORMALIZATIONS),
-            ("device", DEVICES),
-            ("dtype", tuple(DTYPES)),
-            ("symmetrize", SYMMETRIZATIONS),
-        ):
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        # Accept a single int too (AlignConfig(layers=2)); the frozen field always holds a tuple.
-        for name in ("layers", "heads"):
-            value = getattr(self, name)
-            value = (value,) if isinstance(value, int) else tuple(value or ())
-            if any(index < 1 for index in value):
-                raise ConfigError(f"{name} are 1-based, got {value}")
-            object.__setattr__(self, name, value)
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ConfigError(f"threshold is a share of the row, in [0, 1]; got {self.threshold}")
+        check_choice("device", self.device, DEVICES)
+        check_choice("dtype", self.dtype, tuple(DTYPES))
         if self.batch_size < 1 or self.chunk_size < 1 or (self.max_tokens is not None and self.max_tokens < 1):
             raise ConfigError("batch size, chunk size and max tokens must be positive")
 
-    def with_model(self, decoder_layers: int, heads: int) -> "AlignConfig":
-        """The config with its defaults filled in and checked against a model's shape."""
-        layers = self.layers or (default_layer(decoder_layers),)
-        for layer in layers:
-            if layer > decoder_layers:
-                raise ConfigError(f"layer {layer} does not exist: the decoder has {decoder_layers} layers")
-        for head in self.heads:
-            if head > heads:
-                raise ConfigError(f"head {head} does not exist: the decoder layers have {heads} heads")
-        return replace(self, layers=layers)
 
-    def signature(
+PARTS = {"model": ModelSource, "extraction": Extraction, "rule": DecisionRule, "run": RunOptions}
+# flat setting name -> the part that declares it
+FIELD_PARTS = {field.name: part for part, cls in PARTS.items() for field in fields(cls)}
+
+
+class AlignConfig:
+    """One of each part, plus ``preset`` (the name of the preset file the settings came from).
+
+    ``AlignConfig(layers=(2,), decision="threshold")`` sorts flat settings into their parts;
+    ``config.layers`` reads them back; :meth:`replace` changes them. Frozen and hashable.
+    """
+
+    __slots__ = ("model", "extraction", "rule", "run", "preset")
+    model: ModelSource
+    extraction: Extraction
+    rule: DecisionRule
+    run: RunOptions
+    preset: Optional[str]
+
+    def __init__(
         self,
-        model_name: str,
-        model_sha256: str,
-        decoder_layers: int,
-        lowercase: bool,
-        subword: str,
-        overrides: Optional[dict[str, str]] = None,
-    ) -> str:
-        """What produced a result, sacrebleu-style: every setting that changes the links.
+        model: Optional[ModelSource] = None,
+        extraction: Optional[Extraction] = None,
+        rule: Optional[DecisionRule] = None,
+        run: Optional[RunOptions] = None,
+        preset: Optional[str] = None,
+        **settings: Any,
+    ):
+        unknown = sorted(set(settings) - set(FIELD_PARTS))
+        if unknown:
+            raise TypeError(f"AlignConfig got unknown settings: {', '.join(unknown)}")
+        given = {"model": model, "extraction": extraction, "rule": rule, "run": run}
+        for part, cls in PARTS.items():
+            mine = {name: value for name, value in settings.items() if FIELD_PARTS[name] == part}
+            base = given[part]
+            value = (replace(base, **mine) if mine else base) if base is not None else cls(**mine)
+            object.__setattr__(self, part, value)
+        object.__setattr__(self, "preset", preset)
 
-        ``overrides`` replaces fields for results that span several settings (a sweep).
-        """
-        parts = {
-            "model": f"{model_name}@{model_sha256[:8]}",
-            "layer": f"{format_indices(self.layers)}/{decoder_layers}",
-            "head": format_indices(self.heads) if self.heads else "all",
-            "measure": self.measure,
-            "step": self.step,
-            "merge": f"{self.src_merge}-{self.tgt_merge}",
-            "decision": self.decision + (f"@{self.threshold:g}/{self.normalize}" if self.decision == "threshold" else ""),
-            "eos": "null" if self.eos_null else "excluded",
-            "punct": "final" if self.final_punct else "none",
-            "lc": "yes" if lowercase else "no",
-            "subword": subword,
-            "dtype": DTYPES[self.dtype],
-            "version": __version__,
-        }
-        if self.preset:
-            parts["preset"] = self.preset
-        parts.update(overrides or {})
-        parts["version"] = parts.pop("version")
-        return "|".join(f"{key}:{value}" for key, value in parts.items())
+    @staticmethod
+    def field_names() -> tuple[str, ...]:
+        """Every flat setting name, with ``preset``: what the CLI's options and a preset may set."""
+        return (*FIELD_PARTS, "preset")
 
+    def __getattr__(self, name: str) -> Any:
+        part = FIELD_PARTS.get(name)
+        if part is None:
+            raise AttributeError(f"AlignConfig has no setting {name!r}")
+        return getattr(object.__getattribute__(self, part), name)
 
-CONFIG_FIELDS = tuple(field.name for field in fields(AlignConfig))
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("AlignConfig is frozen; use replace()")
+
+    def _parts(self) -> tuple:
+        return (self.model, self.extraction, self.rule, self.run, self.preset)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AlignConfig) and self._parts() == other._parts()
+
+    def __hash__(self) -> int:
+        return hash(self._parts())
+
+    def __repr__(self) -> str:
+        return f"AlignConfig(model={self.model!r}, extraction={self.extraction!r}, rule={self.rule!r}, run={self.run!r}, preset={self.preset!r})"
+
+    def replace(self, **changes: Any) -> "AlignConfig":
+        """A copy with flat settings (or whole parts, or ``preset``) changed."""
+        parts = {name: changes.pop(name, value) for name, value in zip(("model", "extraction", "rule", "run", "preset"), self._parts())}
+        return AlignConfig(**parts, **changes)
+
+    def reversed(self) -> "AlignConfig":
+        """The settings of the reverse model: the same alignment settings, languages swapped."""
+        return self.replace(model=self.model.reversed())

@@ -9,13 +9,13 @@ source-side decisions), a confidence in [0, 1].
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass
 
 import numpy as np
 
+from .choices import DECISIONS, NORMALIZATIONS, SYMMETRIZATIONS, check_choice
+from .errors import ConfigError
 from .io import ScoredLink
-
-DECISIONS = ("argmax", "argmax-source", "argmax-both", "threshold")
-NORMALIZATIONS = ("rows", "columns")
 
 
 def candidate_shares(scores: np.ndarray, eos_null: bool = True) -> np.ndarray:
@@ -109,3 +109,37 @@ def link_final_punctuation(links: list[ScoredLink], src_words: int, tgt_words: i
     last_src, last_tgt = src_words - 1, tgt_words - 1
     kept = [link for link in links if link.src != last_src and link.tgt != last_tgt]
     return kept + [ScoredLink(last_src, last_tgt, score)]
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    """How a word matrix becomes links: a pure, hashable value applied by :meth:`links`.
+
+    ``symmetrize`` is how a forward and a reverse model's links combine, when there are two.
+    """
+
+    decision: str = "argmax"
+    threshold: float = 0.5
+    normalize: str = "rows"  # threshold on shares of a target word's row or of a source word's column
+    eos_null: bool = True
+    final_punct: bool = False  # link sentence-final punctuation to each other only
+    symmetrize: str = "grow-diag-final-and"
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("decision", DECISIONS), ("normalize", NORMALIZATIONS), ("symmetrize", SYMMETRIZATIONS)):
+            check_choice(name, getattr(self, name), allowed)
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(f"threshold is a share of the row, in [0, 1]; got {self.threshold}")
+
+    def links(self, matrix: np.ndarray, final_punctuation: bool = False, extra_columns: int = 1) -> list[ScoredLink]:
+        """The decision on one pair's word matrix, then the final-punctuation rule.
+
+        ``final_punctuation``: both sentences end in punctuation; ``extra_columns``: columns after
+        the source words (the ``</s>``).
+        """
+        links = decide(matrix, self.decision, self.threshold, self.eos_null, self.normalize)
+        if self.final_punct and final_punctuation:
+            tgt_words, src_words = matrix.shape[0], matrix.shape[1] - extra_columns
+            share = candidate_shares(matrix, self.eos_null)[tgt_words - 1, src_words - 1]
+            links = link_final_punctuation(links, src_words, tgt_words, 0.0 if np.isnan(share) else float(share))
+        return links

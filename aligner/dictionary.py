@@ -24,10 +24,6 @@ class Dictionary:
             self.indices = {symbol: index for index, symbol in enumerate(self.symbols)}
 
     @property
-    def bos(self) -> int:
-        return self.indices[BOS]
-
-    @property
     def pad(self) -> int:
         return self.indices[PAD]
 

@@ -11,12 +11,20 @@ from typing import Optional
 
 
 class AlignerError(Exception):
-    """Base class. ``path`` and ``line`` (1-based) locate the offending input when known."""
+    """Base class. ``path`` and ``line`` (1-based) locate the offending input when known.
 
-    def __init__(self, message: str, path: Optional[os.PathLike | str] = None, line: Optional[int] = None):
+    ``side`` (``source`` or ``target``) says which side of a sentence pair is at fault, for
+    errors raised by code that sees pairs but not files (the engine); the reader of the files
+    names the file from it (:func:`aligner.io.file_of_side`).
+    """
+
+    def __init__(
+        self, message: str, path: Optional[os.PathLike | str] = None, line: Optional[int] = None, side: Optional[str] = None
+    ):
         self.message = message
         self.path = None if path is None else str(path)
         self.line = line
+        self.side = side
         super().__init__(self.__str__())
 
     def __str__(self) -> str:

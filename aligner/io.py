@@ -7,6 +7,7 @@ gold sets carry other white space (U+3000) inside tokens. Every error names file
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import re
@@ -72,6 +73,12 @@ def read_lines(path: str, offset: int = 0, first_number: int = 1) -> Iterator[st
             stream.close()
 
 
+def check_output(path: Optional[str], overwrite: bool) -> None:
+    """Refuse to replace an existing output file unless ``overwrite``."""
+    if path not in (None, STDIN) and os.path.exists(path) and not overwrite:
+        raise InputError("output exists; refusing to overwrite it (use --overwrite)", path)
+
+
 def is_regular_file(path: str) -> bool:
     if path == STDIN:
         return False
@@ -81,34 +88,44 @@ def is_regular_file(path: str) -> bool:
         return False
 
 
+def newline_offsets(path: str | os.PathLike) -> Iterator[int]:
+    """The one newline scanner: the byte offset just after each ``\\n`` of a file, in order."""
+    position = 0
+    with _open_binary(str(path)) as stream:
+        while block := stream.read(1 << 20):
+            start = 0
+            while (found := block.find(b"\n", start)) != -1:
+                yield position + found + 1
+                start = found + 1
+            position += len(block)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The one file hasher: SHA-256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def count_lines(path: str) -> int:
     """Number of lines as :func:`read_lines` yields them (a last line without ``\\n`` counts)."""
-    count = 0
-    last = b"\n"
-    with _open_binary(path) as stream:
-        while block := stream.read(1 << 20):
-            count += block.count(b"\n")
-            last = block[-1:]
-    return count + (last != b"\n")
+    return chunk_offsets(path, 1 << 62)[1]
 
 
 def chunk_offsets(path: str, chunk_size: int) -> tuple[list[int], int]:
     """Byte offsets where lines 1, chunk_size + 1, 2 chunk_size + 1, ... start, and the line count (one newline scan)."""
-    offsets, lines, position, last = [0], 0, 0, b"\n"
-    with _open_binary(path) as stream:
-        while block := stream.read(1 << 20):
-            start = 0
-            while (found := block.find(b"\n", start)) != -1:
-                lines += 1
-                if lines % chunk_size == 0:
-                    offsets.append(position + found + 1)
-                start = found + 1
-            position += len(block)
-            last = block[-1:]
-    if offsets[-1] == position and len(offsets) > 1:
+    offsets, lines, last = [0], 0, 0
+    for last in newline_offsets(path):
+        lines += 1
+        if lines % chunk_size == 0:
+            offsets.append(last)
+    size = os.stat(path).st_size
+    if offsets[-1] == size and len(offsets) > 1:
         offsets.pop()  # the file ends exactly at a chunk boundary
-    # As count_lines: a last line without a newline counts.
-    return (offsets if position else []), lines + (last != b"\n")
+    # As read_lines: a last line without a newline counts.
+    return (offsets if size else []), lines + (size > last)
 
 
 def read_parallel(src_path: str, tgt_path: str) -> Iterator[SentencePair]:
@@ -145,6 +162,24 @@ def parse_bitext_line(line: str, path: str, number: int, separator: str = "|||")
         found = "no" if len(parts) == 1 else str(len(parts) - 1)
         raise InputError(f"expected one '{separator}' between source and target, found {found}", path, number)
     return SentencePair(split_words(parts[0]), split_words(parts[1]))
+
+
+def read_pairs(inputs: Sequence[str]) -> Iterator[SentencePair]:
+    """Pairs from (source, target) files or from one ``source ||| target`` file (``-``: stdin)."""
+    if len(inputs) == 2:
+        return read_parallel(inputs[0], inputs[1])
+    if len(inputs) == 1:
+        return read_bitext(inputs[0])
+    raise InputError(f"expected (source, target) files or one 'source ||| target' file, got {len(inputs)} inputs")
+
+
+def file_of_side(side: Optional[str], inputs: Sequence[str]) -> str:
+    """The file that holds ``side`` (source or target) of pairs read from ``inputs``.
+
+    ``inputs`` is (source, target) or a single ``source ||| target`` file; ``-`` is stdin.
+    """
+    name = inputs[1] if side == "target" and len(inputs) == 2 else inputs[0]
+    return "<stdin>" if name == STDIN else name
 
 
 def read_bitext(path: str) -> Iterator[SentencePair]:
@@ -239,16 +274,29 @@ def read_gold(path: str, one_based: bool = True, reverse: bool = False) -> list[
     return [parse_gold(line, one_based, reverse, path, number) for number, line in enumerate(read_lines(path), start=1)]
 
 
+DROP_REMEDY = " (use --drop-invalid to drop such links)"
+GOLD_REMEDY = ": gold of another pair, or read with the wrong --gold-zero-based / --reverse-gold"
+
+
 def check_link_range(
-    links: Sequence[Link], src_len: int, tgt_len: int, path: str, number: int, drop: bool
+    links: Sequence[Link],
+    src_len: int,
+    tgt_len: int,
+    path: Optional[str],
+    number: int,
+    drop: bool,
+    name: str = "link",
+    remedy: str = DROP_REMEDY,
 ) -> tuple[list[Link], int]:
-    """Links inside a ``src_len x tgt_len`` pair; out-of-range ones raise, or are dropped and counted."""
+    """The one range check: links inside a ``src_len x tgt_len`` pair; out-of-range ones raise, or are dropped and counted.
+
+    ``name`` and ``remedy`` word the error (what the links are, what to do about them).
+    """
     kept = [(i, j) for i, j in links if i < src_len and j < tgt_len]
     if len(kept) != len(links) and not drop:
         bad = next((i, j) for i, j in links if i >= src_len or j >= tgt_len)
         raise InputError(
-            f"link {bad[0]}-{bad[1]} (0-based) is out of range for a pair of {src_len} source and {tgt_len} "
-            "target words (use --drop-invalid to drop such links)",
+            f"{name} {bad[0]}-{bad[1]} (0-based) is out of range for a pair of {src_len} source and {tgt_len} target words{remedy}",
             path,
             number,
         )

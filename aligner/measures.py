@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Optional
 if TYPE_CHECKING:  # torch is imported where it is used, so that the CLI's --help stays fast
     import torch
 
-MEASURES = ("weight", "norm")
+from .choices import MEASURES
 
 
 def weight_scores(alpha: torch.Tensor, head: Optional[int] = None) -> torch.Tensor:

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-MERGES = ("sum", "mean", "max")
+from .choices import MERGES
 Span = tuple[int, int]
 
 _REDUCERS = {"sum": np.add, "mean": np.add, "max": np.maximum}

@@ -353,7 +353,7 @@ class TransformerModel(nn.Module):
         for index, layer in enumerate(self.decoder_layers[: last + 1]):
             x, alpha = layer(x, encoder_out, encoder_mask, causal_mask, self_mask, weights_only=index == last and not need_features)
             if index in wanted:
-                values = layer.encoder_attn.value_vectors(encoder_out) if need_values else None
+                values = layer.encoder_attn.value_vectors(encoder_out) if need_values else None  # type: ignore[union-attr, operator]
                 cross[index] = CrossAttention(alpha, values)
 
         features = None

@@ -1,61 +1,26 @@
-"""From sentence pairs to word links: batching, forced decoding, measures, merging, decisions.
+"""From sentence pairs to word links: the alignment driver over an :class:`~aligner.engine.Engine`.
 
 This module ties the pure steps together; it reads no files and prints nothing.
 """
 
 from __future__ import annotations
 
-import copy
 import itertools
 import logging
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
-import torch
 
-from .batching import token_batches
-from .checkpoint import load_model
 from .config import AlignConfig
-from .decisions import candidate_shares, decide, is_punctuation, link_final_punctuation
-from .errors import AlignerError, ConfigError, InputError, ResourceError
+from .engine import Engine, EncodedPair
+from .errors import AlignerError, ConfigError
+from .extraction import ScoreRequest
 from .io import ScoredLink, SentencePair
-from .measures import measure_scores
-from .merge import merge_to_words, spans_from_counts
-from .model import TransformerModel
-from .resources import ModelResources, default_model, find_bundle, resolve_resources
-from .subword import EncodedSentence
-from .symmetrize import symmetrize
+from .signature import Signature
+from .symmetrize import symmetrize_directions
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ScoreRequest:
-    """One matrix to read from a forced-decoding pass; layer and head are 0-based."""
-
-    layer: int
-    head: Optional[int]
-    measure: str
-    step: str
-
-
-@dataclass(slots=True)
-class EncodedPair:
-    index: int  # 0-based position in the input
-    src: EncodedSentence
-    tgt: EncodedSentence
-    too_long: bool = False  # longer than the model's positions and skipped (--skip-long)
-    final_punctuation: bool = False  # both sentences end in a punctuation token
-
-    @property
-    def empty(self) -> bool:
-        return not self.src.ids or not self.tgt.ids
-
-    @property
-    def runnable(self) -> bool:
-        return not self.empty and not self.too_long
 
 
 @dataclass(slots=True)
@@ -87,215 +52,63 @@ class RunStats:
         self.pieces += pieces
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but no CUDA device is available")
-    return torch.device(name)
-
-
-def select_rows(scores: np.ndarray, target_pieces: int, step: str) -> np.ndarray:
-    """Rows for the target pieces from a (decoder steps x source) matrix.
-
-    Decoder input is ``</s> y1 .. yn``: the step with input ``</s>`` predicts y1. AWO
-    gives y_k the row that predicts it (k-1); AWI the row where it is the input (k).
-    Either way the row of the final ``</s>`` is dropped.
-    """
-    start = 0 if step == "awo" else 1
-    return scores[start : start + target_pieces]
-
-
-def piece_scores(
-    model: TransformerModel,
-    src_tokens: torch.Tensor,
-    prev_output_tokens: torch.Tensor,
-    requests: Sequence[ScoreRequest],
-) -> dict[ScoreRequest, torch.Tensor]:
-    """(batch, decoder steps, source) score tensors for each request, from one forward pass."""
-    layers = {request.layer for request in requests}
-    need_values = any(request.measure == "norm" for request in requests)
-    with torch.inference_mode():
-        decoding = model.forced_decode(src_tokens, prev_output_tokens, layers, need_values)
-        return {
-            request: measure_scores(
-                request.measure,
-                decoding.cross_attention[request.layer].alpha,
-                _float(decoding.cross_attention[request.layer].values),
-                request.head,
-            ).float()
-            for request in requests
-        }
-
-
-def _float(tensor: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
-    return None if tensor is None else tensor.float()
-
-
-def collate(pairs: Sequence[EncodedPair], pad: int, eos: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ``source + </s>`` and ``</s> + target`` id tensors."""
-    src_len = max(len(p.src.ids) for p in pairs) + 1
-    tgt_len = max(len(p.tgt.ids) for p in pairs) + 1
-    src = torch.full((len(pairs), src_len), pad, dtype=torch.long)
-    prev = torch.full((len(pairs), tgt_len), pad, dtype=torch.long)
-    for row, pair in enumerate(pairs):
-        pieces = len(pair.src.ids)
-        src[row, :pieces] = torch.tensor(pair.src.ids, dtype=torch.long)
-        src[row, pieces] = eos
-        prev[row, 0] = eos
-        prev[row, 1 : len(pair.tgt.ids) + 1] = torch.tensor(pair.tgt.ids, dtype=torch.long)
-    return src.to(device), prev.to(device)
-
-
-def word_matrix(scores: np.ndarray, pair: EncodedPair, step: str, src_merge: str, tgt_merge: str) -> np.ndarray:
-    """One pair's (target words x source words + ``</s>``) matrix from its batch row."""
-    rows = select_rows(scores, len(pair.tgt.ids), step)
-    piece_matrix = rows[:, : len(pair.src.ids) + 1]
-    return merge_to_words(
-        piece_matrix,
-        spans_from_counts(pair.src.pieces_per_word),
-        spans_from_counts(pair.tgt.pieces_per_word),
-        src_merge,
-        tgt_merge,
-    )
-
-
 class Aligner:
     """Word alignments from a fairseq Transformer's cross-attention.
+
+    The model is held by an :class:`Engine` (loaded from ``config`` unless one is given, so
+    several aligners can share one model); the aligner adds the settings that turn its
+    matrices into links.
 
     >>> aligner = Aligner(AlignConfig(path=Path("data/models/toy-deen")))   # doctest: +SKIP
     >>> [pair.links for pair in aligner.align([SentencePair(("Das", "Haus"), ("The", "house"))])]  # doctest: +SKIP
     """
 
-    def __init__(self, config: AlignConfig = AlignConfig()):
-        checkpoint, bundle = find_bundle(Path(config.path) if config.path is not None else default_model())
-        self.device = resolve_device(config.device)
-        model, self.info = load_model(checkpoint, getattr(torch, config.dtype))
-        self.model: TransformerModel = model.to(self.device)
-        self.resources: ModelResources = resolve_resources(
-            checkpoint,
-            bundle,
-            self.info,
-            data_dir=config.data_dir,
-            source_lang=config.source_lang,
-            target_lang=config.target_lang,
-            sentencepiece_model=config.sentencepiece_model,
-            bpe_codes=config.bpe_codes,
-            lowercase=config.lowercase,
-            target_sentencepiece_model=config.target_sentencepiece_model,
-            target_bpe_codes=config.target_bpe_codes,
-        )
-        self._check_vocabulary_sizes()
-        spec = self.model.spec
-        self.config = config.with_model(spec.decoder_layers, spec.decoder_attention_heads)
+    def __init__(self, config: AlignConfig = AlignConfig(), engine: Optional[Engine] = None):
+        self.engine = engine if engine is not None else Engine.load(config.model, config.device, config.dtype)
+        info = self.engine.info
+        extraction = config.extraction.for_model(info.decoder_layers)
+        self.engine.check_indices(extraction.layers, extraction.heads)
+        self.config = config.replace(extraction=extraction)
         self.stats = RunStats()
 
-    def _check_vocabulary_sizes(self) -> None:
-        for side, dictionary, embedding in (
-            ("source", self.resources.source_dictionary, self.model.encoder_embed_tokens),
-            ("target", self.resources.target_dictionary, self.model.decoder_embed_tokens),
-        ):
-            if len(dictionary) != embedding.num_embeddings:
-                raise ResourceError(
-                    f"{side} dictionary has {len(dictionary)} symbols but the checkpoint's {side} embedding has "
-                    f"{embedding.num_embeddings} rows: not the dictionary this model was trained with",
-                    self.resources.dictionary_paths[0 if side == "source" else 1],
-                )
-
-    def with_settings(self, **changes) -> "Aligner":
-        """The same model with other alignment settings (decisions, layers): no reloading."""
-        clone = copy.copy(self)
-        clone.config = replace(self.config, **changes)
-        clone.stats = RunStats()
-        return clone
+    @property
+    def device(self):
+        return self.engine.device
 
     @property
     def requests(self) -> list[ScoreRequest]:
         """The matrices whose mean decides the links: one per chosen layer (and head)."""
-        config = self.config
-        heads = [head - 1 for head in config.heads] or [None]
-        return [ScoreRequest(layer - 1, head, config.measure, config.step) for layer in config.layers for head in heads]
+        return self.config.extraction.requests()
 
     def links(self, matrix: np.ndarray, pair: EncodedPair) -> list[ScoredLink]:
         """The configured decision on one pair's word matrix, then the final-punctuation rule."""
-        config = self.config
-        links = decide(matrix, config.decision, config.threshold, config.eos_null, config.normalize)
-        if config.final_punct and pair.final_punctuation:
-            src_words, tgt_words = len(pair.src.pieces_per_word), len(pair.tgt.pieces_per_word)
-            share = candidate_shares(matrix, config.eos_null)[tgt_words - 1, src_words - 1]
-            links = link_final_punctuation(links, src_words, tgt_words, 0.0 if np.isnan(share) else float(share))
-        return links
+        return self.config.rule.links(matrix, pair.final_punctuation)
 
     @property
-    def signature(self) -> str:
-        return self.signature_with()
-
-    def signature_with(self, **overrides: str) -> str:
-        resources = self.resources
-        return self.config.signature(
-            resources.name,
-            self.info.sha256,
-            self.model.spec.decoder_layers,
-            resources.lowercase,
-            resources.subword,
-            overrides,
-        )
+    def signature(self) -> Signature:
+        """What produced this aligner's links (print it with ``str``)."""
+        return Signature.of(self.engine.info, self.config.extraction, self.config.rule, self.config.preset)
 
     def encode(self, index: int, pair: SentencePair) -> EncodedPair:
-        resources = self.resources
-        encoded = EncodedPair(
-            index,
-            resources.source_preprocessor.encode(pair.src, resources.source_dictionary),
-            resources.target_preprocessor.encode(pair.tgt, resources.target_dictionary),
-            final_punctuation=bool(pair.src and pair.tgt) and is_punctuation(pair.src[-1]) and is_punctuation(pair.tgt[-1]),
-        )
-        encoded.too_long = self._too_long(encoded)
-        return encoded
+        return self.engine.encode(index, pair, self.config.skip_long)
 
-    def _too_long(self, pair: EncodedPair) -> bool:
-        spec = self.model.spec
-        for side, pieces, limit in (
-            ("source", len(pair.src.ids), spec.max_source_positions),
-            ("target", len(pair.tgt.ids), spec.max_target_positions),
-        ):
-            if pieces + 1 > limit:
-                if self.config.skip_long:
-                    return True
-                raise InputError(
-                    f"{side} sentence has {pieces} subword pieces plus </s>, more than the model's {limit} positions "
-                    "(--skip-long writes an empty line for such pairs instead)",
-                    line=pair.index + 1,
-                )
-        return False
+    def batches(self, pairs: Sequence[EncodedPair]) -> list[list[EncodedPair]]:
+        return self.engine.batches(pairs, self.config.batch_size, self.config.max_tokens)
 
-    def word_scores(
-        self, pairs: Sequence[EncodedPair], requests: Sequence[ScoreRequest]
-    ) -> list[dict[ScoreRequest, np.ndarray]]:
-        """Word-level matrices (target words x source words + ``</s>``) of non-empty pairs, per request."""
-        dictionary = self.resources.target_dictionary
-        src, prev = collate(pairs, dictionary.pad, dictionary.eos, self.device)
-        # One device-to-host copy per request and batch, not one per pair.
-        batch_scores = {request: scores.cpu().numpy() for request, scores in piece_scores(self.model, src, prev, requests).items()}
-        config = self.config
-        return [
-            {
-                request: word_matrix(scores[row], pair, request.step, config.src_merge, config.tgt_merge)
-                for request, scores in batch_scores.items()
-            }
-            for row, pair in enumerate(pairs)
-        ]
+    def word_scores(self, pairs: Sequence[EncodedPair], requests: Sequence[ScoreRequest]):
+        return self.engine.word_scores(pairs, requests)
 
     def align_encoded(self, pairs: Sequence[EncodedPair]) -> list[AlignedPair]:
         """Links for a batch of encoded pairs, in the order given."""
         requests = self.requests
         runnable = [pair for pair in pairs if pair.runnable]
-        matrices = iter(self.word_scores(runnable, requests) if runnable else [])
+        matrices = iter(self.engine.word_scores(runnable, requests) if runnable else [])
         results = []
         for pair in pairs:
             links = []
             if pair.runnable:
                 by_request = next(matrices)
-                links = self.links(np.mean([by_request[request] for request in requests], axis=0), pair)
+                links = self.links(self.config.extraction.combine(by_request), pair)
             result = AlignedPair(
                 links=links,
                 src_words=len(pair.src.pieces_per_word),
@@ -338,12 +151,6 @@ class Aligner:
             if len(chunk) < self.config.chunk_size:
                 return
 
-    def batches(self, pairs: Sequence[EncodedPair]) -> list[list[EncodedPair]]:
-        """Length-sorted batches under ``batch_size`` and ``max_tokens`` (ties keep input order)."""
-        by_length = sorted(pairs, key=lambda p: (max(len(p.src.ids), len(p.tgt.ids)), p.index))
-        lengths = [max(len(p.src.ids), len(p.tgt.ids)) + 1 for p in by_length]
-        return [by_length[r.start : r.stop] for r in token_batches(lengths, self.config.batch_size, self.config.max_tokens)]
-
     def align_chunk(self, chunk: Sequence[EncodedPair], transform: Optional[Callable[[AlignedPair], Any]] = None) -> list:
         results: dict[int, Any] = {}
         for batch in self.batches(chunk):
@@ -355,38 +162,9 @@ class Aligner:
         """Aligned pairs in input order (see :meth:`align_chunks`)."""
         for chunk in self.align_chunks(pairs):
             yield from chunk
-
-
 def reverse_config(config: AlignConfig) -> AlignConfig:
-    """The settings of ``config``'s reverse model: the same alignment settings, languages swapped.
-
-    Explicit subword models swap sides with the languages; a bundle's per-language models
-    need nothing, since they are looked up by language.
-    """
-    if config.reverse_path is None:
-        raise ConfigError("symmetrization needs a reverse model (reverse_path)")
-    source_models = (config.sentencepiece_model, config.bpe_codes)
-    target_models = (config.target_sentencepiece_model, config.target_bpe_codes)
-    if any(target_models) and not any(source_models):
-        # Swapped, the explicit target model would become the source's and, with no target
-        # model given, the reverse target's too, instead of the bundle's.
-        raise ConfigError(
-            "with a reverse model, give the source side's subword model (--sentencepiece-model or --bpe-codes) "
-            "as well as the target side's"
-        )
-    if not any(target_models):
-        target_models = source_models
-    return replace(
-        config,
-        path=config.reverse_path,
-        reverse_path=None,
-        source_lang=config.target_lang,
-        target_lang=config.source_lang,
-        sentencepiece_model=target_models[0],
-        bpe_codes=target_models[1],
-        target_sentencepiece_model=source_models[0],
-        target_bpe_codes=source_models[1],
-    )
+    """The settings of ``config``'s reverse model (see :meth:`AlignConfig.reversed`)."""
+    return config.reversed()
 
 
 class SymmetrizedAligner:
@@ -400,8 +178,8 @@ class SymmetrizedAligner:
     def __init__(self, config: AlignConfig):
         if config.reverse_path is None:
             raise ConfigError("symmetrization needs a reverse model (reverse_path)")
-        self.forward = Aligner(replace(config, reverse_path=None))
-        self.reverse = Aligner(reverse_config(config))
+        self.forward = Aligner(config.replace(reverse_path=None))
+        self.reverse = Aligner(config.reversed())
         self.config = self.forward.config
         self.device = self.forward.device
 
@@ -410,12 +188,8 @@ class SymmetrizedAligner:
         return self.forward.stats
 
     @property
-    def signature(self) -> str:
-        return self.signature_with()
-
-    def signature_with(self, **overrides: str) -> str:
-        reverse = f"{self.reverse.resources.name}@{self.reverse.info.sha256[:8]}"
-        return self.forward.signature_with(symmetrize=f"{self.config.symmetrize}+{reverse}", **overrides)
+    def signature(self) -> Signature:
+        return self.forward.signature.symmetrized(self.config.symmetrize, self.reverse.engine.info)
 
     def align_chunks(
         self, pairs: Iterable[SentencePair], first_index: int = 0, transform: Optional[Callable[[AlignedPair], Any]] = None
@@ -432,16 +206,7 @@ class SymmetrizedAligner:
             yield from chunk
 
     def _combine(self, forward: AlignedPair, reverse: AlignedPair) -> AlignedPair:
-        scores: dict[tuple[int, int], list[float]] = {}
-        for link in forward.links:
-            scores.setdefault((link.src, link.tgt), []).append(link.score)
-        for link in reverse.links:
-            scores.setdefault((link.tgt, link.src), []).append(link.score)
-        chosen = symmetrize(
-            [(l.src, l.tgt) for l in forward.links], [(l.tgt, l.src) for l in reverse.links], self.config.symmetrize
-        )
-        links = [ScoredLink(i, j, float(np.mean(scores[(i, j)]))) for i, j in sorted(chosen)]
-        return replace(forward, links=links)
+        return replace(forward, links=symmetrize_directions(forward.links, reverse.links, self.config.symmetrize))
 
 
 def make_aligner(config: AlignConfig) -> "Aligner | SymmetrizedAligner":

@@ -21,8 +21,9 @@ import numpy as np
 
 from .decisions import candidate_shares
 from .errors import ConfigError, InputError
-from .io import GoldLinks, ScoredLink, SentencePair
-from .pipeline import Aligner, ScoreRequest
+from .io import GOLD_REMEDY, GoldLinks, ScoredLink, SentencePair, check_link_range
+from .extraction import ScoreRequest
+from .pipeline import Aligner
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -40,8 +41,8 @@ COLORS = {"weight": "#1b9e77", "norm": "#d95f02"}
 STEP_STYLES = {"awi": "-", "awo": "--"}
 LINK_COLOR = "#e6550d"
 GOLD_COLOR = "#2171b5"
-SURE_STYLE = {"linewidth": 1.8}
-POSSIBLE_STYLE = {"linewidth": 1.2, "linestyle": (0, (2, 1.5))}
+SURE_STYLE: dict[str, Any] = {"linewidth": 1.8}
+POSSIBLE_STYLE: dict[str, Any] = {"linewidth": 1.2, "linestyle": (0, (2, 1.5))}
 NO_PIECES_COLOR = "#f2e6d0"  # a word that produced no subword pieces has no scores
 
 
@@ -110,11 +111,18 @@ class PairPlot:
 
 
 def panel_requests(
-    layers: Sequence[int], measures: Sequence[str], steps: Sequence[str], head: Optional[int] = None
+    layers: Sequence[int],
+    measures: Sequence[str],
+    steps: Sequence[str],
+    head: Optional[int] = None,
+    src_merge: str = "sum",
+    tgt_merge: str = "mean",
 ) -> list[ScoreRequest]:
     """One request per measure x step x layer (layers and head 1-based, as the CLI counts), repeats dropped."""
     head0 = None if head is None else head - 1
-    requests = [ScoreRequest(layer - 1, head0, measure, step) for measure in measures for step in steps for layer in layers]
+    requests = [
+        ScoreRequest(layer - 1, head0, measure, step, src_merge, tgt_merge) for measure in measures for step in steps for layer in layers
+    ]
     return list(dict.fromkeys(requests))
 
 
@@ -140,21 +148,21 @@ def pair_plot(
 
     Links come from the aligner's own decision settings (argmax or threshold, ``</s>``).
     """
-    spec = aligner.model.spec
-    check_requests(requests, spec.decoder_layers, spec.decoder_attention_heads)
+    info = aligner.engine.info
+    check_requests(requests, info.decoder_layers, info.heads)
     encoded = aligner.encode(index, pair)
     if encoded.empty:
         raise InputError("nothing to plot: a side of this pair has no words with subword pieces", line=index + 1)
     if gold is not None:
-        check_gold_range(gold, len(pair.src), len(pair.tgt), index)
+        check_link_range(sorted(gold.possible), len(pair.src), len(pair.tgt), None, index + 1, False, "gold link", GOLD_REMEDY)
     [matrices] = aligner.word_scores([encoded], list(requests))
     links = {request: aligner.links(matrix, encoded) for request, matrix in matrices.items()}
-    caption = aligner.signature_with(
-        layer=",".join(str(l) for l in _unique(r.layer + 1 for r in requests)) + f"/{spec.decoder_layers}",
+    caption = aligner.signature.update(
+        layer=",".join(str(l) for l in _unique(r.layer + 1 for r in requests)) + f"/{info.decoder_layers}",
         head=",".join(_unique("all" if r.head is None else str(r.head + 1) for r in requests)),
         measure=",".join(_unique(r.measure for r in requests)),
         step=",".join(_unique(r.step for r in requests)),
-    )
+    ).format()
     return PairPlot(
         pair.src,
         pair.tgt,
@@ -163,20 +171,8 @@ def pair_plot(
         gold,
         title if title is not None else f"line {index + 1}",
         caption,
-        spec.decoder_layers,
+        info.decoder_layers,
     )
-
-
-def check_gold_range(gold: GoldLinks, src_len: int, tgt_len: int, index: int, path: Optional[str] = None) -> None:
-    """Refuse gold links outside the pair (``index`` is the 0-based line; ``path`` names the gold file)."""
-    bad = [(i, j) for i, j in sorted(gold.possible) if i >= src_len or j >= tgt_len]
-    if bad:
-        raise InputError(
-            f"gold link {bad[0][0]}-{bad[0][1]} (0-based) is out of range for a pair of {src_len} source and {tgt_len} "
-            "target words: gold of another pair, or read with the wrong --gold-zero-based / --reverse-gold",
-            path,
-            index + 1,
-        )
 
 
 def _unique(items) -> list:
@@ -223,7 +219,7 @@ def alignment_figure(plot: PairPlot) -> "Figure":
     rows, columns, cells = panel_grid(list(plot.matrices))
     width, height = alignment_figure_size(plot)
     figure = new_figure(width, height)
-    panels, footer = figure.subfigures(2, 1, height_ratios=[height - FOOTER, FOOTER])
+    panels, footer = figure.subfigures(2, 1, height_ratios=[height - FOOTER, FOOTER])  # type: ignore[misc]
     axes = panels.subplots(len(rows), len(columns), squeeze=False)
     shares = {request: candidate_shares(matrix) for request, matrix in plot.matrices.items()}
     top = max([float(np.nanmax(s)) for s in shares.values() if not np.isnan(s).all()] + [1e-6])
@@ -281,8 +277,8 @@ def _legend_handles(with_gold: bool) -> list:
 
     from matplotlib.patches import Patch
 
-    dot = {"marker": "o", "markersize": 7, "markerfacecolor": LINK_COLOR, "markeredgecolor": "white"}
-    handles = [Line2D([], [], linestyle="", label="chosen link", **dot)]
+    dot: dict[str, Any] = {"marker": "o", "markersize": 7, "markerfacecolor": LINK_COLOR, "markeredgecolor": "white"}
+    handles: list[Any] = [Line2D([], [], linestyle="", label="chosen link", **dot)]
     if with_gold:
         handles += [
             Patch(facecolor="none", edgecolor=GOLD_COLOR, label="gold sure", **SURE_STYLE),

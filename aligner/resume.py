@@ -9,7 +9,6 @@ so the result equals an uninterrupted run byte for byte.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -18,7 +17,7 @@ from typing import Sequence
 
 from . import __version__
 from .errors import InputError
-from .io import count_lines, is_regular_file
+from .io import count_lines, file_sha256, is_regular_file, newline_offsets
 
 MANIFEST_SUFFIX = ".manifest.json"
 
@@ -52,11 +51,7 @@ def describe_inputs(paths: Sequence[str]) -> tuple[InputRecord, ...]:
     for path in paths:
         if not is_regular_file(path):
             raise InputError("--resume and the run manifest need regular input files, not a pipe or stdin", path)
-        digest = hashlib.sha256()
-        with open(path, "rb") as stream:
-            while block := stream.read(1 << 20):
-                digest.update(block)
-        records.append(InputRecord(os.path.abspath(path), digest.hexdigest(), count_lines(path)))
+        records.append(InputRecord(os.path.abspath(path), file_sha256(path), count_lines(path)))
     return tuple(records)
 
 
@@ -97,24 +92,12 @@ def check_same_run(recorded: RunManifest, current: RunManifest, path: Path) -> N
         raise InputError("cannot resume: this is not the run that wrote the output; " + "; ".join(differences), path)
 
 
-def _newline_offsets(path: Path):
-    """Byte offset just after each newline, in order."""
-    position = 0
-    with open(path, "rb") as stream:
-        while block := stream.read(1 << 20):
-            start = 0
-            while (found := block.find(b"\n", start)) != -1:
-                yield position + found + 1
-                start = found + 1
-            position += len(block)
-
-
 def cut_to_restart_point(output: Path, total_lines: int, chunk_size: int) -> int:
     """Truncate ``output`` to its last complete chunk and return how many lines remain.
 
     A finished output (every input line written) is kept whole.
     """
-    offsets = list(_newline_offsets(output))
+    offsets = list(newline_offsets(output))
     complete = len(offsets)
     if complete > total_lines:
         raise InputError(f"cannot resume: the output has {complete} lines but the input only {total_lines}", output)

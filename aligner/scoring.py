@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from . import __version__
 from .errors import InputError
 from .io import check_gold_range, check_link_range, read_gold, read_lines, read_pharaoh, split_words
 from .metrics import AERResult, score_alignments
+from .signature import Signature
 
 
 @dataclass(frozen=True)
@@ -22,15 +22,14 @@ class ScoreConfig:
     drop_invalid: bool = False
 
     def signature(self) -> str:
-        return "|".join(
-            [
-                f"gold:{self.gold.rsplit('/', 1)[-1]}",
-                f"base:{1 if self.gold_one_based else 0}",
-                f"reverse:{'yes' if self.reverse_gold else 'no'}",
-                f"invalid:{'drop' if self.drop_invalid else 'error'}",
-                f"version:{__version__}",
-            ]
-        )
+        return Signature(
+            {
+                "gold": self.gold.rsplit("/", 1)[-1],
+                "base": "1" if self.gold_one_based else "0",
+                "reverse": "yes" if self.reverse_gold else "no",
+                "invalid": "drop" if self.drop_invalid else "error",
+            }
+        ).format()
 
 
 def score_files(config: ScoreConfig) -> AERResult:
@@ -44,7 +43,7 @@ def score_files(config: ScoreConfig) -> AERResult:
     if len(hypotheses) != len(golds):
         raise InputError(f"hypothesis has {len(hypotheses)} lines but gold {config.gold} has {len(golds)}", config.hyp)
     dropped = 0
-    if config.src is not None:
+    if config.src is not None and config.tgt is not None:
         lengths = [len(split_words(line)) for line in read_lines(config.src)]
         tgt_lengths = [len(split_words(line)) for line in read_lines(config.tgt)]
         if not len(lengths) == len(tgt_lengths) == len(golds):

@@ -8,18 +8,25 @@ that ``--preset`` reads back, and is then reported on the test set.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
+
+import numpy as np
 
 from . import __version__
 from .config import AlignConfig
 from .errors import InputError
-from .io import GoldLinks, Link, SentencePair
+from .decisions import DecisionRule
+from .engine import EncodedPair
+from .extraction import Extraction
+from .io import GoldLinks, ScoredLink, SentencePair
 from .metrics import AlignmentCounts, count_links, scores_from_counts
-from .pipeline import Aligner, ScoreRequest
+from .extraction import ScoreRequest
+from .pipeline import Aligner
+from .signature import Signature
 from .sweep import corpus_counts, links_per_pair
-from .symmetrize import SYMMETRIZATIONS, symmetrize
+from .symmetrize import SYMMETRIZATIONS, symmetrize_directions
 
 THRESHOLDS = (0.1, 0.2, 0.3, 0.5)
 # Settings symmetrized: the best this many of each direction on the dev set (x every method);
@@ -27,42 +34,57 @@ THRESHOLDS = (0.1, 0.2, 0.3, 0.5)
 SYMMETRIZATION_SHORTLIST = 20
 
 
+PRESET_SETTINGS = ("layers", "measure", "step", "decision", "threshold", "normalize", "eos_null", "final_punct")
+
+
 @dataclass(frozen=True)
 class Candidate:
-    """One setting of ``aligner align``; names match AlignConfig fields (layers 1-based)."""
+    """One setting of ``aligner align``: an extraction and a decision rule, both plain values.
 
-    layers: tuple[int, ...]
-    measure: str
-    step: str
-    decision: str
-    threshold: float = 0.5
-    normalize: str = "rows"
-    eos_null: bool = True
-    final_punct: bool = False
-    # set: the same setting runs on a forward and a reverse model, whose links combine this way
+    ``symmetrize`` set: the same setting runs on a forward and a reverse model, whose links
+    combine this way.
+    """
+
+    extraction: Extraction
+    rule: DecisionRule
     symmetrize: Optional[str] = None
 
     @property
     def label(self) -> str:
-        decision = self.decision + (f"@{self.threshold:g}/{self.normalize}" if self.decision == "threshold" else "")
-        layers = "-".join(map(str, (self.layers[0], self.layers[-1]))) if len(self.layers) > 1 else str(self.layers[0])
-        return (f"L{layers} {self.step} {self.measure} {decision}" + ("" if self.eos_null else " no-eos-null")
-                + (" +final-punct" if self.final_punct else "") + (f" {self.symmetrize}" if self.symmetrize else ""))
+        extraction, rule = self.extraction, self.rule
+        decision = rule.decision + (f"@{rule.threshold:g}/{rule.normalize}" if rule.decision == "threshold" else "")
+        layers = "-".join(map(str, (extraction.layers[0], extraction.layers[-1]))) if len(extraction.layers) > 1 else str(extraction.layers[0])
+        return (f"L{layers} {extraction.step} {extraction.measure} {decision}" + ("" if rule.eos_null else " no-eos-null")
+                + (" +final-punct" if rule.final_punct else "") + (f" {self.symmetrize}" if self.symmetrize else ""))
 
     @property
     def single(self) -> "Candidate":
         """The one-direction setting each model runs."""
         return replace(self, symmetrize=None)
 
+    def settings(self) -> dict:
+        """The ``aligner align`` settings a preset records (flat names, as AlignConfig takes them)."""
+        chosen = {name: getattr(self.extraction if hasattr(self.extraction, name) else self.rule, name) for name in PRESET_SETTINGS}
+        if self.symmetrize is not None:  # a one-direction preset leaves `symmetrize` unset
+            chosen["symmetrize"] = self.symmetrize
+        return chosen
 
-def candidate_grid(decoder_layers: int) -> list[Candidate]:
+    def links(self, matrices: Mapping[ScoreRequest, np.ndarray], pair: EncodedPair) -> list[ScoredLink]:
+        """This setting's links of one pair, from matrices that include its requests."""
+        return self.rule.links(self.extraction.combine(matrices), pair.final_punctuation)
+
+
+def candidate_grid(decoder_layers: int, src_merge: str = "sum", tgt_merge: str = "mean") -> list[Candidate]:
     """Single layers and adjacent layer pairs x measures x steps x decisions x the two rules."""
-    layer_sets = [(layer,) for layer in range(1, decoder_layers + 1)]
+    layer_sets: list[tuple[int, ...]] = [(layer,) for layer in range(1, decoder_layers + 1)]
     layer_sets += [(layer, layer + 1) for layer in range(1, decoder_layers)]
     decisions = [("argmax", 0.5, "rows"), ("argmax-both", 0.5, "rows"), ("argmax-source", 0.5, "rows")]
     decisions += [("threshold", threshold, "rows") for threshold in THRESHOLDS]
     return [
-        Candidate(layers, measure, step, decision, threshold, normalize, eos_null, final_punct)
+        Candidate(
+            Extraction(layers, measure=measure, step=step, src_merge=src_merge, tgt_merge=tgt_merge),
+            DecisionRule(decision, threshold, normalize, eos_null, final_punct),
+        )
         for layers in layer_sets
         for measure in ("norm", "weight")
         for step in ("awi", "awo")
@@ -72,31 +94,30 @@ def candidate_grid(decoder_layers: int) -> list[Candidate]:
     ]
 
 
-def _requests_and_links(aligner: Aligner, candidates: Sequence[Candidate]):
-    requests = sorted({ScoreRequest(layer - 1, None, c.measure, c.step) for c in candidates for layer in c.layers},
-                      key=lambda r: (r.layer, r.measure, r.step))
-    deciders = {c: aligner.with_settings(**_decision_settings(c)) for c in candidates}
+def _grid(aligner: Aligner) -> list[Candidate]:
+    return candidate_grid(aligner.engine.info.decoder_layers, aligner.config.src_merge, aligner.config.tgt_merge)
 
-    def links_of(candidate: Candidate, matrices, pair):
-        layers = [matrices[ScoreRequest(layer - 1, None, candidate.measure, candidate.step)] for layer in candidate.layers]
-        return deciders[candidate].links(sum(layers) / len(layers), pair)
 
-    return requests, links_of
+def _requests(candidates: Sequence[Candidate]) -> list[ScoreRequest]:
+    requests = {request for candidate in candidates for request in candidate.extraction.requests()}
+    return sorted(requests, key=lambda r: (r.layer, r.measure, r.step))
 
 
 def score_candidates(
     aligner: Aligner, pairs: Iterable[SentencePair], golds: Sequence[GoldLinks], candidates: Sequence[Candidate]
 ) -> dict[Candidate, AlignmentCounts]:
     """Corpus counts of every (one-direction) candidate, from one forward pass per batch."""
-    requests, links_of = _requests_and_links(aligner, candidates)
-    return corpus_counts(aligner, pairs, golds, requests, candidates, links_of)
+    return corpus_counts(aligner, pairs, golds, _requests(candidates), candidates, _candidate_links)
 
 
-def candidate_links(aligner: Aligner, pairs: Sequence[SentencePair], candidates: Sequence[Candidate]) -> dict[Candidate, list[list[Link]]]:
+def _candidate_links(candidate: Candidate, matrices: Mapping[ScoreRequest, np.ndarray], pair: EncodedPair) -> list[ScoredLink]:
+    return candidate.links(matrices, pair)
+
+
+def candidate_links(aligner: Aligner, pairs: Sequence[SentencePair], candidates: Sequence[Candidate]) -> dict[Candidate, list[list[ScoredLink]]]:
     """The links of every one-direction candidate on every pair, in input order."""
-    requests, links_of = _requests_and_links(aligner, candidates)
-    found: dict[Candidate, list[list[Link]]] = {candidate: [[] for _ in pairs] for candidate in candidates}
-    for index, links in links_per_pair(aligner, pairs, requests, candidates, links_of):
+    found: dict[Candidate, list[list[ScoredLink]]] = {candidate: [[] for _ in pairs] for candidate in candidates}
+    for index, links in links_per_pair(aligner, pairs, _requests(candidates), candidates, _candidate_links, scored=True):
         for candidate in candidates:
             found[candidate][index] = links[candidate]
     return found
@@ -120,7 +141,8 @@ def score_symmetrized(
     for candidate in candidates:
         total = AlignmentCounts()
         for ahead, back, gold in zip(forward_links[candidate.single], reverse_links[candidate.single], golds):
-            total = total + count_links(symmetrize(ahead, [(i, j) for j, i in back], candidate.symmetrize), gold)
+            links = symmetrize_directions(ahead, back, candidate.symmetrize)  # type: ignore[arg-type]
+            total = total + count_links([(link.src, link.tgt) for link in links], gold)
         totals[candidate] = total
     return totals
 
@@ -136,18 +158,9 @@ def symmetrized_candidates(
     return [
         replace(candidate, symmetrize=method)
         for candidate in best
-        if max(candidate.layers) <= decoder_layers
+        if max(candidate.extraction.layers) <= decoder_layers
         for method in SYMMETRIZATIONS
     ]
-
-
-def _chosen(aligner: Aligner, candidate: Candidate) -> Aligner:
-    """The aligner set as ``candidate`` (its signature names the chosen settings)."""
-    return aligner.with_settings(layers=candidate.layers, measure=candidate.measure, step=candidate.step, **_decision_settings(candidate))
-
-
-def _decision_settings(candidate: Candidate) -> dict:
-    return {name: getattr(candidate, name) for name in ("decision", "threshold", "normalize", "eos_null", "final_punct")}
 
 
 @dataclass(frozen=True)
@@ -160,11 +173,7 @@ class Selection:
         return {
             "format": "aligner-preset/1",
             "name": name,
-            "settings": {
-                key: (list(value) if isinstance(value, tuple) else value)
-                for key, value in asdict(self.chosen).items()
-                if value is not None  # a one-direction preset leaves `symmetrize` unset
-            },
+            "settings": {key: (list(value) if isinstance(value, tuple) else value) for key, value in self.chosen.settings().items()},
             "chosen_on": dev_description,
             "dev_aer": self.dev_aer,
             "model_signature": signature,
@@ -186,7 +195,7 @@ def read_preset(path: Path | str) -> tuple[str, dict]:
         name, settings = record["name"], dict(record["settings"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"not a readable aligner preset ({exc})", path) from None
-    known = {field.name for field in fields(AlignConfig)}
+    known = set(AlignConfig.field_names())
     unknown = sorted(set(settings) - known)
     if unknown:
         raise InputError(f"unknown settings in preset: {', '.join(unknown)}", path)
@@ -258,19 +267,22 @@ def select_settings(
     def shortlist(selection: Selection) -> list[Candidate]:
         return [candidate for candidate, _ in selection.ranking[:top]]
 
-    ahead = select(score_candidates(forward, dev.pairs, dev.golds, candidate_grid(forward.model.spec.decoder_layers)))
+    ahead = select(score_candidates(forward, dev.pairs, dev.golds, _grid(forward)))
     parts = [("forward", ahead, score_candidates(forward, test.pairs, test.golds, shortlist(ahead)), dev, test)]
-    presets = [("forward", ahead, _chosen(forward, ahead.chosen).signature)]
+    def signature(candidate: Candidate) -> Signature:
+        return Signature.of(forward.engine.info, candidate.extraction, candidate.rule)
+
+    presets = [("forward", ahead, str(signature(ahead.chosen)))]
     if reverse is not None:
         back_dev, back_test = dev.reversed(), test.reversed()
-        back = select(score_candidates(reverse, back_dev.pairs, back_dev.golds, candidate_grid(reverse.model.spec.decoder_layers)))
+        back = select(score_candidates(reverse, back_dev.pairs, back_dev.golds, _grid(reverse)))
         parts.append(("reverse", back, score_candidates(reverse, back_test.pairs, back_test.golds, shortlist(back)), back_dev, back_test))
-        layers = min(forward.model.spec.decoder_layers, reverse.model.spec.decoder_layers)
+        layers = min(forward.engine.info.decoder_layers, reverse.engine.info.decoder_layers)
         candidates = symmetrized_candidates(ahead, back, layers)
         both = select(score_symmetrized(forward, reverse, dev.pairs, dev.golds, candidates))
         parts.append(("symmetrized", both, score_symmetrized(forward, reverse, test.pairs, test.golds, shortlist(both)), dev, test))
-        model = f"{both.chosen.symmetrize}+{reverse.resources.name}@{reverse.info.sha256[:8]}"
-        presets.append(("symmetrized", both, _chosen(forward, both.chosen.single).signature_with(symmetrize=model)))
+        assert both.chosen.symmetrize is not None  # every symmetrized candidate has its method
+        presets.append(("symmetrized", both, str(signature(both.chosen).symmetrized(both.chosen.symmetrize, reverse.engine.info))))
 
     lines = [
         "| alignment | setting chosen on the dev set | dev AER | test AER | test P | test R |",

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Callable, Hashable, Iterable, Iterator, Optional, Sequence, TypeVar
+from typing import Callable, Hashable, Iterable, Iterator, Mapping, Optional, Sequence, TypeVar
 
 import numpy as np
 
-from .config import STEPS
+from .choices import MEASURES, STEPS
 from .errors import InputError
-from .io import GoldLinks, Link, ScoredLink, SentencePair
-from .measures import MEASURES
+from .io import GoldLinks, ScoredLink, SentencePair
 from .metrics import AlignmentCounts, count_links, scores_from_counts
-from .pipeline import Aligner, EncodedPair, ScoreRequest
+from .engine import EncodedPair
+from .extraction import ScoreRequest
+from .pipeline import Aligner
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class SweepResult:
         rows = [r for r in self.rows if r.step == step and r.measure == measure and r.head is not None]
         if not rows:
             return ""
-        heads = sorted({r.head for r in rows})
+        heads = sorted({r.head for r in rows if r.head is not None})
         lines = [f"| {step.upper()} {measure} | " + " | ".join(f"H{h}" for h in heads) + " |", "|---" * (len(heads) + 1) + "|"]
         for layer in sorted({r.layer for r in rows}):
             cells = {r.head: r for r in rows if r.layer == layer}
@@ -80,10 +81,10 @@ class SweepResult:
         return "\n".join(parts) + "\n"
 
 
-def sweep_requests(decoder_layers: int, heads: int, per_head: bool) -> list[ScoreRequest]:
+def sweep_requests(decoder_layers: int, heads: int, per_head: bool, src_merge: str = "sum", tgt_merge: str = "mean") -> list[ScoreRequest]:
     head_choices: list[Optional[int]] = [None] + (list(range(heads)) if per_head else [])
     return [
-        ScoreRequest(layer, head, measure, step)
+        ScoreRequest(layer, head, measure, step, src_merge, tgt_merge)
         for layer in range(decoder_layers)
         for head in head_choices
         for measure in MEASURES
@@ -99,12 +100,14 @@ def links_per_pair(
     pairs: Iterable[SentencePair],
     requests: Sequence[ScoreRequest],
     settings: Sequence[Setting],
-    links_of: Callable[[Setting, dict[ScoreRequest, np.ndarray], EncodedPair], list[ScoredLink]],
-) -> Iterator[tuple[int, dict[Setting, list[Link]]]]:
+    links_of: Callable[[Setting, Mapping[ScoreRequest, np.ndarray], EncodedPair], list[ScoredLink]],
+    scored: bool = False,
+) -> Iterator[tuple[int, dict[Setting, list]]]:
     """(pair index, links of each setting) for every pair, from one forward pass per batch.
 
-    ``links_of`` draws one setting's links from one pair's matrices. Pairs come in batch order,
-    not input order; a pair with an empty side has no links under any setting.
+    ``links_of`` draws one setting's links from one pair's matrices; the links are ``(src, tgt)``
+    pairs, or the :class:`ScoredLink` objects themselves with ``scored``. Pairs come in batch
+    order, not input order; a pair with an empty side has no links under any setting.
     """
     encoded = [aligner.encode(index, pair) for index, pair in enumerate(pairs)]
     for pair in encoded:
@@ -112,7 +115,10 @@ def links_per_pair(
             yield pair.index, {setting: [] for setting in settings}
     for batch in aligner.batches([p for p in encoded if p.runnable]):
         for pair, matrices in zip(batch, aligner.word_scores(batch, requests)):
-            yield pair.index, {setting: [(l.src, l.tgt) for l in links_of(setting, matrices, pair)] for setting in settings}
+            if scored:
+                yield pair.index, {setting: links_of(setting, matrices, pair) for setting in settings}
+            else:
+                yield pair.index, {setting: [(l.src, l.tgt) for l in links_of(setting, matrices, pair)] for setting in settings}
 
 
 def corpus_counts(
@@ -121,7 +127,7 @@ def corpus_counts(
     golds: Sequence[GoldLinks],
     requests: Sequence[ScoreRequest],
     settings: Sequence[Setting],
-    links_of: Callable[[Setting, dict[ScoreRequest, np.ndarray], EncodedPair], list[ScoredLink]],
+    links_of: Callable[[Setting, Mapping[ScoreRequest, np.ndarray], EncodedPair], list[ScoredLink]],
 ) -> dict[Setting, AlignmentCounts]:
     """Corpus counts of each setting (see :func:`links_per_pair`); links are counted, not kept."""
     pairs = list(pairs)
@@ -138,15 +144,15 @@ def run_sweep(
     aligner: Aligner, pairs: Iterable[SentencePair], golds: Sequence[GoldLinks], per_head: bool = True
 ) -> SweepResult:
     """Corpus-level AER of every request, with the aligner's merges and decision."""
-    spec = aligner.model.spec
-    requests = sweep_requests(spec.decoder_layers, spec.decoder_attention_heads, per_head)
+    info = aligner.engine.info
+    requests = sweep_requests(info.decoder_layers, info.heads, per_head, aligner.config.src_merge, aligner.config.tgt_merge)
     totals = corpus_counts(aligner, pairs, golds, requests, requests, lambda request, matrices, pair: aligner.links(matrices[request], pair))
     rows = []
     for request, counts in totals.items():
         aer, precision, recall, f1 = scores_from_counts(counts)
         head = None if request.head is None else request.head + 1
         rows.append(SweepRow(request.layer + 1, head, request.measure, request.step, aer, precision, recall, f1, counts))
-    signature = aligner.signature_with(
-        layer=f"all/{spec.decoder_layers}", head="all+each" if per_head else "all", measure="all", step="all"
+    signature = aligner.signature.update(
+        layer=f"all/{info.decoder_layers}", head="all+each" if per_head else "all", measure="all", step="all"
     )
-    return SweepResult(rows, len(golds), signature)
+    return SweepResult(rows, len(golds), str(signature))

@@ -16,13 +16,15 @@ link, so the result depends on the link sets alone; no sentence lengths are need
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
+import numpy as np
+
+from .choices import SYMMETRIZATIONS
 from .errors import ConfigError
+from .io import ScoredLink
 
 Link = tuple[int, int]
-
-SYMMETRIZATIONS = ("intersect", "union", "grow-diag", "grow-diag-final", "grow-diag-final-and")
 
 # atools' RefineCommand lists the four sides, DiagCommand appends the four corners. The order does
 # not matter (the test is "any neighbour is aligned"), but these are all eight cells around a link.
@@ -118,3 +120,19 @@ def symmetrize(forward: Iterable[Link], reverse: Iterable[Link], method: str) ->
         _final(state, forward, state.neither_aligned)
         _final(state, reverse, state.neither_aligned)
     return state.links
+
+
+def symmetrize_directions(forward: Sequence[ScoredLink], reverse: Sequence[ScoredLink], method: str) -> list[ScoredLink]:
+    """The one path from a forward and a reverse model's links to symmetrized links.
+
+    ``reverse`` are the reverse (target-to-source) model's links on the swapped pair, so its
+    ``src`` indexes our target; they are transposed to source-target order before combining.
+    A link found in both directions scores the mean of its two scores; links come sorted.
+    """
+    scores: dict[Link, list[float]] = {}
+    for link in forward:
+        scores.setdefault((link.src, link.tgt), []).append(link.score)  # type: ignore[arg-type]
+    for link in reverse:
+        scores.setdefault((link.tgt, link.src), []).append(link.score)  # type: ignore[arg-type]
+    chosen = symmetrize([(link.src, link.tgt) for link in forward], [(link.tgt, link.src) for link in reverse], method)
+    return [ScoredLink(i, j, float(np.mean(scores[(i, j)]))) for i, j in sorted(chosen)]

@@ -48,7 +48,7 @@ def child_aligner(args, layer_choice: str, dtype: str = "float32") -> dict:
     from aligner.pipeline import Aligner
 
     probe = Aligner(AlignConfig(path=args.model, device="cpu"))
-    layers = (probe.model.spec.decoder_layers,) if layer_choice == "last" else ()
+    layers = (probe.engine.info.decoder_layers,) if layer_choice == "last" else ()
     aligner = Aligner(AlignConfig(path=args.model, device="cpu", layers=layers, max_tokens=args.max_tokens, batch_size=1000, dtype=dtype))
     pairs = load_pairs(args.src, args.tgt, args.pairs)
     started = time.perf_counter()
@@ -63,11 +63,13 @@ def child_paper(args) -> dict:
 
     from aligner.config import AlignConfig
     from aligner.decisions import argmax_links
-    from aligner.pipeline import Aligner, collate, select_rows
+    from aligner.backends.fairseq import collate
+    from aligner.engine import select_rows
+    from aligner.pipeline import Aligner
     from aligner.merge import merge_to_words, spans_from_counts
 
     aligner = Aligner(AlignConfig(path=args.model, device="cpu"))
-    model, dictionary = aligner.model, aligner.resources.target_dictionary
+    model, dictionary = aligner.engine.backend.model, aligner.engine.backend.resources.target_dictionary
     output_embedding = model.decoder_embed_tokens.weight
     pairs = load_pairs(args.src, args.tgt, args.pairs)
     started = time.perf_counter()
@@ -98,7 +100,8 @@ def child_fairseq(args) -> dict:
     from fairseq import checkpoint_utils
 
     from aligner.config import AlignConfig
-    from aligner.pipeline import Aligner, collate
+    from aligner.backends.fairseq import collate
+    from aligner.pipeline import Aligner
 
     aligner = Aligner(AlignConfig(path=args.model, device="cpu", max_tokens=args.max_tokens, batch_size=1000))
     with torch.serialization.safe_globals([argparse_module.Namespace]):
@@ -106,7 +109,7 @@ def child_fairseq(args) -> dict:
             [str(Path(args.model) / "model.pt")], arg_overrides={"data": str(args.model), "source_lang": "de", "target_lang": "en"}
         )
     model = models[0].float().eval()
-    dictionary = aligner.resources.target_dictionary
+    dictionary = aligner.engine.backend.resources.target_dictionary
     pairs = load_pairs(args.src, args.tgt, args.pairs)
     encoded = [aligner.encode(index, pair) for index, pair in enumerate(pairs)]
     chunks = [encoded[start : start + aligner.config.chunk_size] for start in range(0, len(encoded), aligner.config.chunk_size)]
@@ -132,8 +135,6 @@ def child_cli(args) -> dict:
     Every size repeats the same base pairs, so the length distribution (which sets the largest
     batch tensors) is the same and any growth of peak memory is due to the corpus size alone.
     """
-    from aligner.cli import main
-
     with tempfile.TemporaryDirectory() as folder:
         src, tgt = Path(folder) / "src", Path(folder) / "tgt"
         for source, target in ((args.src, src), (args.tgt, tgt)):
@@ -141,9 +142,11 @@ def child_cli(args) -> dict:
             with open(target, "w", encoding="utf-8") as out:
                 out.writelines(itertools.islice(itertools.cycle(lines), args.pairs))
         started = time.perf_counter()
+        # The command as a user runs it, in its own process (its peak RSS reaches ours through wait4).
+        command = [sys.executable, "-m", "aligner", "align", "--path", str(args.model), "--src", str(src), "--tgt", str(tgt),
+                   "-o", str(Path(folder) / "out"), "--device", "cpu", "-q", "--max-tokens", str(args.max_tokens), "--batch-size", "1000"]
         try:
-            main(["align", "--path", args.model, "--src", str(src), "--tgt", str(tgt), "-o", str(Path(folder) / "out"),
-                  "--device", "cpu", "-q", "--max-tokens", str(args.max_tokens), "--batch-size", "1000"], standalone_mode=False)
+            subprocess.run(command, check=True, cwd=ROOT)
         finally:
             seconds = time.perf_counter() - started
     return {"seconds": seconds, "pairs": args.pairs}

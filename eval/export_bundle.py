@@ -21,7 +21,8 @@ from pathlib import Path
 
 import torch
 
-from aligner.checkpoint import file_sha256, read_checkpoint
+from aligner.checkpoint import read_checkpoint
+from aligner.io import file_sha256
 
 
 def slim_state(state: dict, dtype: torch.dtype) -> dict:

@@ -181,9 +181,9 @@ def evaluate(path: Path, args: argparse.Namespace, pairs, golds) -> dict[str, An
         cell["precision"].append(round(row.precision, 5))
         cell["recall"].append(round(row.recall, 5))
     return {
-        "sha256": aligner.info.sha256,
+        "sha256": aligner.engine.info.sha256,
         "signature": result.signature,
-        "layers": aligner.model.spec.decoder_layers,
+        "layers": aligner.engine.info.decoder_layers,
         "sweep": table,
         **({"heads": heads} if heads else {}),
     }

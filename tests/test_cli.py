@@ -215,17 +215,26 @@ def test_sentence_longer_than_positions_names_line(tmp_path):
     assert result.stdout.count("\n") == 1  # the pair before the bad line was written
 
 
+def test_too_long_target_line_is_reported_against_the_target_file(tmp_path):
+    src, tgt = tmp_path / "long.src", tmp_path / "long.tgt"
+    src.write_text("das haus\ndas haus\n")
+    tgt.write_text("the house\n" + " ".join(["house"] * 80) + "\n")
+    result = run("align", "--path", str(FIXTURES["prenorm-bpe"]), "--src", str(src), "--tgt", str(tgt), "-q")
+    assert_fails(result, f"{tgt}:2: target sentence has")
+
+
 def test_layer_range_and_head_list_average_their_matrices():
     import numpy as np
 
     from aligner.config import AlignConfig
     from aligner.decisions import argmax_links
     from aligner.io import SentencePair
-    from aligner.pipeline import Aligner, ScoreRequest
+    from aligner.extraction import ScoreRequest
+    from aligner.pipeline import Aligner
 
     pair = SentencePair(("Das", "Haus", "ist", "klein", "."), ("The", "house", "is", "small", "."))
     combined = Aligner(AlignConfig(device="cpu", layers=(1, 2, 3), heads=(2, 4), measure="weight"))
-    assert combined.signature.split("|")[1:3] == ["layer:1-3/3", "head:2,4"]
+    assert str(combined.signature).split("|")[1:3] == ["layer:1-3/3", "head:2,4"]
     encoded = combined.encode(0, pair)
     requests = [ScoreRequest(layer, head, "weight", "awi") for layer in range(3) for head in (1, 3)]
     [matrices] = combined.word_scores([encoded], requests)
@@ -263,3 +272,17 @@ def test_reverse_model_links_are_symmetrized(tmp_path):
     assert result.stdout.splitlines() == expected
     assert "symmetrize:grow-diag-final-and+toy-deen@" in result.stderr
     assert any(len(f) != len(line.split()) for f, line in zip(forward, expected))  # the reverse links did change something
+
+
+@pytest.mark.parametrize("layers", ["2", "2-3", "1,3"])
+def test_every_command_that_takes_layers_reads_one_grammar(tmp_path, layers):
+    from aligner.config import parse_indices
+
+    assert parse_indices("2") == (2,) and parse_indices("2-4") == (2, 3, 4) and parse_indices("2,4") == (2, 4)
+    pair = "Das Haus ist klein . ||| The house is small .\n"
+    for spelling in ("--layer", "--layers"):
+        aligned = run("align", spelling, layers, "--device", "cpu", "-q", input=pair)
+        assert aligned.exit_code == 0, aligned.output
+        drawn = run("plot", spelling, layers, "--device", "cpu", "-o", str(tmp_path / f"{spelling}.svg"), "--overwrite", input=pair)
+        assert drawn.exit_code == 0, drawn.output
+        assert f"layer:{layers.replace('-', ',') if '-' in layers else layers}/3" in drawn.stderr

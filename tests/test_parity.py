@@ -17,7 +17,8 @@ from aligner.checkpoint import build_model, read_checkpoint
 from aligner.config import AlignConfig
 from aligner.io import read_parallel
 from aligner.measures import head_norm_scores, layer_norm_scores
-from aligner.pipeline import Aligner, collate
+from aligner.backends.fairseq import collate
+from aligner.pipeline import Aligner
 
 from .conftest import FIXTURES, SAMPLE
 
@@ -46,7 +47,7 @@ def sample_batch(aligner: Aligner, left_pad_source: bool = False):
     """The 20 sample pairs (all of different shapes) as one padded batch."""
     pairs = list(read_parallel(str(SAMPLE / "sample.de"), str(SAMPLE / "sample.en")))
     encoded = [aligner.encode(index, pair) for index, pair in enumerate(pairs)]
-    dictionary = aligner.resources.target_dictionary
+    dictionary = aligner.engine.backend.resources.target_dictionary
     src, prev = collate(encoded, dictionary.pad, dictionary.eos, torch.device("cpu"))
     if left_pad_source:
         # fairseq's translation task pads sources on the left; positions must not shift.
@@ -107,8 +108,8 @@ def test_attention_and_features_match_fairseq(pair_of_models, left_pad_source):
     src, prev = sample_batch(aligner, left_pad_source)
     theirs, their_features, _ = fairseq_internals(reference, src, prev)
     with torch.inference_mode():
-        ours = aligner.model.forced_decode(src, prev, layers=None)
-    assert set(ours.cross_attention) == set(theirs) == set(range(aligner.model.spec.decoder_layers))
+        ours = aligner.engine.backend.model.forced_decode(src, prev, layers=None)
+    assert set(ours.cross_attention) == set(theirs) == set(range(aligner.engine.info.decoder_layers))
     real_rows = prev.ne(1)
     for layer, internals in ours.cross_attention.items():
         difference = (internals.alpha - theirs[layer].float()).abs()
@@ -122,7 +123,7 @@ def test_norms_match_direct_computation_from_fairseq_modules(pair_of_models):
     src, prev = sample_batch(aligner)
     theirs, _, encoder_states = fairseq_internals(reference, src, prev)
     with torch.inference_mode():
-        ours = aligner.model.forced_decode(src, prev, layers=None)
+        ours = aligner.engine.backend.model.forced_decode(src, prev, layers=None)
     real = prev.ne(1)[:, :, None] & src.ne(1)[:, None, :]
     for layer, internals in ours.cross_attention.items():
         layer_ref, head_ref = fairseq_norms(reference, theirs[layer], encoder_states, layer)

@@ -60,7 +60,7 @@ def test_reduced_precision_is_applied_and_close_to_float32(dtype):
 
     pairs = list(read_parallel(str(SAMPLE / "sample.de"), str(SAMPLE / "sample.en")))
     reduced = Aligner(AlignConfig(device="cpu", dtype=dtype))
-    assert {p.dtype for p in reduced.model.parameters()} == {getattr(torch, dtype)}
+    assert {p.dtype for p in reduced.engine.backend.model.parameters()} == {getattr(torch, dtype)}
     exact = {(n, l.src, l.tgt): l.score for n, r in enumerate(Aligner(AlignConfig(device="cpu")).align(pairs)) for l in r.links}
     approx = {(n, l.src, l.tgt): l.score for n, r in enumerate(reduced.align(pairs)) for l in r.links}
     shared = exact.keys() & approx.keys()

@@ -17,7 +17,8 @@ from aligner.config import AlignConfig
 from aligner.errors import ConfigError, InputError
 from aligner.io import SentencePair, parse_gold, read_gold, read_parallel
 from aligner.metrics import AlignmentCounts
-from aligner.pipeline import Aligner, ScoreRequest
+from aligner.extraction import ScoreRequest
+from aligner.pipeline import Aligner
 from aligner.sweep import SweepResult, SweepRow
 
 from .conftest import SAMPLE

@@ -8,6 +8,8 @@ from click.testing import CliRunner
 
 from aligner.cli import main
 from aligner.metrics import AlignmentCounts
+from aligner.decisions import DecisionRule
+from aligner.extraction import Extraction
 from aligner.select import Candidate, candidate_grid, read_preset, select
 
 from .conftest import SAMPLE
@@ -16,7 +18,7 @@ SRC, TGT, GOLD = str(SAMPLE / "sample.de"), str(SAMPLE / "sample.en"), str(SAMPL
 
 
 def test_select_lowest_dev_aer_ties_to_grid_order():
-    a, b, c = (Candidate((layer,), "norm", "awi", "argmax") for layer in (1, 2, 3))
+    a, b, c = (Candidate(Extraction((layer,), measure="norm", step="awi"), DecisionRule("argmax")) for layer in (1, 2, 3))
     # AER: a = 1 - 2/4 = 0.5, b = 1 - 6/8 = 0.25, c = 0.25 too; b comes first in the grid
     counts = {
         a: AlignmentCounts(hypothesis=2, sure=2, possible=2, hit_sure=1, hit_possible=1),
@@ -30,8 +32,8 @@ def test_select_lowest_dev_aer_ties_to_grid_order():
 
 def test_grid_covers_layers_pairs_measures_steps_decisions():
     grid = candidate_grid(3)
-    assert {c.layers for c in grid} == {(1,), (2,), (3,), (1, 2), (2, 3)}
-    assert {c.decision for c in grid} == {"argmax", "argmax-both", "argmax-source", "threshold"}
+    assert {c.extraction.layers for c in grid} == {(1,), (2,), (3,), (1, 2), (2, 3)}
+    assert {c.rule.decision for c in grid} == {"argmax", "argmax-both", "argmax-source", "threshold"}
     assert len(grid) == len(set(grid))
 
 
@@ -80,7 +82,7 @@ def test_symmetrized_candidates_shortlist_both_directions_within_both_depths():
     from aligner.select import Selection, symmetrized_candidates
     from aligner.symmetrize import SYMMETRIZATIONS
 
-    a, b, c = (Candidate((layer,), "norm", "awi", "argmax") for layer in (1, 2, 3))
+    a, b, c = (Candidate(Extraction((layer,), measure="norm", step="awi"), DecisionRule("argmax")) for layer in (1, 2, 3))
     forward, reverse = Selection(a, 0.1, [(a, 0.1), (c, 0.2)]), Selection(b, 0.1, [(b, 0.1), (a, 0.3)])
     chosen = symmetrized_candidates(forward, reverse, decoder_layers=2, shortlist=2)
     # c needs layer 3, which the shallower model lacks; a is shortlisted by both but tried once

@@ -119,14 +119,14 @@ def test_reverse_config_swaps_explicit_models():
     reverse = reverse_config(config)
     assert (reverse.path, reverse.source_lang, reverse.target_lang) == (Path("rev"), "en", "de")
     assert (reverse.sentencepiece_model, reverse.target_sentencepiece_model) == (Path("spm.en.model"), Path("spm.de.model"))
-    joint = reverse_config(replace(config, target_sentencepiece_model=None))
+    joint = reverse_config(config.replace(target_sentencepiece_model=None))
     assert joint.sentencepiece_model == joint.target_sentencepiece_model == Path("spm.de.model")
-    mixed = reverse_config(replace(config, sentencepiece_model=None, bpe_codes=Path("bpe.codes")))
+    mixed = reverse_config(config.replace(sentencepiece_model=None, bpe_codes=Path("bpe.codes")))
     assert (mixed.sentencepiece_model, mixed.bpe_codes) == (Path("spm.en.model"), None)
     assert (mixed.target_sentencepiece_model, mixed.target_bpe_codes) == (None, Path("bpe.codes"))
     # The reverse model could not tell its target's model from the bundle's.
     with pytest.raises(ConfigError, match="give the source side's subword model"):
-        reverse_config(replace(config, sentencepiece_model=None))
+        reverse_config(config.replace(sentencepiece_model=None))
 
 
 # --- the toy model with its joint spm.model given per language --------------------------
@@ -185,7 +185,7 @@ def test_a_different_target_model_changes_only_the_target_pieces(tmp_path, finer
     separate = Aligner(AlignConfig(path=per_language_toy(tmp_path, english_model=finer_joint_model), device="cpu"))
     joint = Aligner(AlignConfig(device="cpu"))
     by_separate, by_joint = separate.encode(0, PAIR), joint.encode(0, PAIR)
-    dictionary = separate.resources.target_dictionary
+    dictionary = separate.engine.backend.resources.target_dictionary
     assert list(by_separate.src.ids) == list(by_joint.src.ids)
     assert list(by_separate.tgt.ids) == [dictionary.index(piece) for piece in split(finer_joint_model, PAIR.tgt)]
     assert list(by_separate.tgt.pieces_per_word) != list(by_joint.tgt.pieces_per_word)
@@ -246,8 +246,8 @@ def test_export_bundle_with_one_model_per_language(tmp_path, monkeypatch, finer_
     assert (out / "spm.en.model").read_bytes() == finer_joint_model.read_bytes()
     assert not (out / "spm.model").exists()
     aligner = Aligner(AlignConfig(path=out, device="cpu"))
-    assert aligner.resources.target_preprocessor.segmenter.path == out / "spm.en.model"
-    assert "|subword:sentencepiece-separate|" in aligner.signature
+    assert aligner.engine.backend.resources.target_preprocessor.segmenter.path == out / "spm.en.model"
+    assert "|subword:sentencepiece-separate|" in str(aligner.signature)
 
 
 def test_export_bundle_takes_joint_or_separate_models_not_both(tmp_path, monkeypatch):
@@ -264,7 +264,7 @@ def toy_preset(signature: str) -> dict:
 
 def test_export_bundle_copies_a_preset_chosen_on_this_checkpoint(tmp_path, monkeypatch):
     preset = tmp_path / "forward.preset.json"
-    preset.write_text(json.dumps(toy_preset(Aligner(AlignConfig(path=TOY, device="cpu")).signature)))
+    preset.write_text(json.dumps(toy_preset(str(Aligner(AlignConfig(path=TOY, device="cpu")).signature))))
     out = tmp_path / "exported"
     export_bundle(monkeypatch, str(TOY / "model.pt"), str(out), "--data-dir", str(TOY), "--name", "toy-x",
                   "--spm", str(TOY / "spm.model"), "--preset", str(preset))

@@ -1,0 +1,23 @@
+"""The names a setting can take (measures, steps, merges, decisions, ...): light, no torch, no numpy.
+
+The CLI builds its choices from here, so ``aligner --help`` imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+MEASURES = ("weight", "norm")
+STEPS = ("awi", "awo")
+MERGES = ("sum", "mean", "max")
+DECISIONS = ("argmax", "argmax-source", "argmax-both", "threshold")
+NORMALIZATIONS = ("rows", "columns")
+SYMMETRIZATIONS = ("intersect", "union", "grow-diag", "grow-diag-final", "grow-diag-final-and")
+DEVICES = ("cpu", "cuda", "auto")
+DTYPES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}  # name -> signature label
+
+
+def check_choice(name: str, value: object, allowed) -> None:
+    """Refuse a setting outside its choices, naming the setting and what it may be."""
+    from .errors import ConfigError
+
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")

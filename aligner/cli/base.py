@@ -1,0 +1,133 @@
+"""The ``aligner`` command line: parses options, calls the library, prints. No alignment logic lives here.
+
+This module holds the group and the options several commands share; the commands are in
+:mod:`.corpus` (align, score, symmetrize), :mod:`.evaluation` (sweep) and :mod:`.pictures` (plot).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Callable, Optional, TextIO, cast
+
+import click
+
+from .. import __version__
+from ..choices import DECISIONS, DEVICES, DTYPES, MERGES, NORMALIZATIONS
+from ..errors import AlignerError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+PathArg = click.Path(path_type=Path)
+InputFile = click.Path(path_type=str, exists=False, dir_okay=False, allow_dash=True)
+
+
+def handle_errors(command: Callable) -> Callable:
+    """Turn the package's errors into a one-line message and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except AlignerError as exc:
+            click.echo(f"aligner: error: {exc}", err=True)
+            sys.exit(1)
+        except BrokenPipeError:
+            # The reader (e.g. `head`) went away; nothing left to report.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version")
+@click.option("-v", "--verbose", is_flag=True, help="Log what is loaded and decided (to stderr).")
+def main(verbose: bool) -> None:
+    """Word alignments from a fairseq Transformer's cross-attention (weights and vector norms)."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="aligner: %(levelname)s: %(message)s")
+
+
+def open_output(path: Optional[str], stack: ExitStack, append: bool = False) -> TextIO:
+    if path is None or path == "-":
+        return sys.stdout
+    return stack.enter_context(open(path, "a" if append else "w", encoding="utf-8", newline="\n"))
+
+
+def _inputs(src: Optional[str], tgt: Optional[str], bitext: Optional[str]) -> list[str]:
+    """The input files of --src/--tgt or --input (stdin by default)."""
+    if (src is None) != (tgt is None):
+        raise click.UsageError("--src and --tgt go together")
+    if src is not None:
+        if bitext is not None:
+            raise click.UsageError("give either --src/--tgt or --input, not both")
+        return [src, cast(str, tgt)]  # given together, checked above
+    return [bitext if bitext is not None else "-"]
+
+
+def _indices(context: click.Context, parameter: click.Parameter, text: Optional[str]) -> tuple[int, ...]:
+    from ..config import parse_indices
+
+    try:
+        return parse_indices(text) if text else ()
+    except AlignerError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _set_threads(context: click.Context, parameter: click.Parameter, threads: Optional[int]) -> None:
+    if threads is not None:
+        from ..backends import set_threads
+
+        set_threads(threads)
+
+
+def options(*decorators: Callable) -> Callable:
+    """Apply a group of click options shared by several commands."""
+
+    def apply(command: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return apply
+
+
+model_options = options(
+    click.option("--path", type=PathArg, help="fairseq checkpoint file, or a model directory with aligner.json. [default: the bundled model]"),
+    click.option("--data-dir", type=PathArg, help="Directory with dict.<lang>.txt. [default: the checkpoint's directory]"),
+    click.option("-s", "--source-lang", help="Source language (dictionary suffix)."),
+    click.option("-t", "--target-lang", help="Target language (dictionary suffix)."),
+    click.option("--sentencepiece-model", type=PathArg, help="SentencePiece model the checkpoint was trained with (of the source side if the target has its own)."),
+    click.option("--bpe-codes", type=PathArg, help="subword-nmt / fastBPE codes the checkpoint was trained with ('@@ ' pieces; of the source side if the target has its own)."),
+    click.option("--target-sentencepiece-model", type=PathArg,
+                 help="SentencePiece model of the target side, for models trained with separate source and target vocabularies. [default: the source side's model, else the bundle's for the target language]"),
+    click.option("--target-bpe-codes", type=PathArg, help="BPE codes of the target side, for separate source and target vocabularies. [default: as --target-sentencepiece-model]"),
+    click.option("--lowercase/--no-lowercase", default=None, help="Lowercase words before subword splitting. [default: as the bundle records]"),
+)
+decision_options = options(
+    click.option("--src-merge", type=click.Choice(MERGES), default="sum", show_default=True, help="How a source word's pieces combine."),
+    click.option("--tgt-merge", type=click.Choice(MERGES), default="mean", show_default=True, help="How a target word's pieces combine."),
+    click.option("--decision", type=click.Choice(DECISIONS), default="argmax", show_default=True,
+                 help="Best source word per target word (argmax), best target word per source word (argmax-source), links best both ways (argmax-both), or every link above --threshold."),
+    click.option("--normalize", type=click.Choice(NORMALIZATIONS), default="rows", show_default=True, help="--threshold applies to shares of a target word's row or of a source word's column."),
+    click.option("--final-punct/--no-final-punct", default=False, show_default=True, help="When both sentences end in punctuation, link those two tokens to each other only."),
+    click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Least share of the row's score for a link (with --decision threshold)."),
+    click.option("--eos-null/--no-eos-null", default=True, show_default=True, help="A target word whose best source is </s> stays unaligned; --no-eos-null excludes </s> instead."),
+)
+run_options = options(
+    click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Most sentence pairs per forward pass."),
+    click.option("--max-tokens", type=click.IntRange(min=1), help="Most padded tokens per forward pass (pairs x longest side), on top of --batch-size."),
+    click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True),
+    click.option("--dtype", type=click.Choice(tuple(DTYPES)), default="float32", show_default=True, help="Model precision. bfloat16 is fast on recent GPUs and on CPUs with AMX or AVX512-BF16; float16 is for GPUs."),
+    click.option("--threads", type=click.IntRange(min=1), expose_value=False, callback=_set_threads, help="CPU threads for torch. [default: torch's choice]"),
+)
+input_options = options(
+    click.option("--src", type=InputFile, help="Source text, one pre-tokenized sentence per line."),
+    click.option("--tgt", type=InputFile, help="Target text, line-aligned with --src."),
+    click.option("-i", "--input", "bitext", type=InputFile, help="'source ||| target' lines. [default: stdin when no --src/--tgt]"),
+)
+
+
