@@ -106,7 +106,7 @@ def test_norms_match_float64_from_the_modules_own_weights(backends, family):
     b_v = attention.v_proj.bias.detach().double()
     w_o = attention.out_proj.weight.detach().double()
     head_dim = w_v.shape[0] // heads
-    for group, batch in batches_of(backend, sample_pairs(), 7):
+    for group, batch in batches_of(backend, sample_pairs(10), 4):
         decoding = backend.forced_decode(batch.src_ids, batch.src_mask, batch.decoder_input_ids, [layer], need_values=True)
         internals = decoding.cross_attention[layer]
         assert decoding.features is None
@@ -207,28 +207,24 @@ def test_words_emptied_by_normalization_get_no_pieces(backends, family):
 @pytest.mark.parametrize("family", FAMILY_NAMES)
 def test_word_matrices_and_argmax_links_match_the_reference(backends, family):
     backend = backends[family]
-    pairs = sample_pairs() + [(["Das", "\u200b"], [])]  # an empty target: no matrix
-    for measure in ("weight", "norm"):
-        matrices = word_matrices(backend, pairs, layer=2, measure=measure, step="awo", batch_size=5)
-        assert matrices[-1] is None
-        for (src, tgt), matrix, pair in zip(pairs, matrices, encode_pairs(backend, pairs)):
-            if matrix is None:
-                continue
+    pairs = sample_pairs(10) + [(["Das", "\u200b"], [])]  # an empty target: no matrix
+    by_measure = {measure: word_matrices(backend, pairs, layer=2, measure=measure, batch_size=4) for measure in ("weight", "norm")}
+    attention = backend.decoder_layers[2].encoder_attn
+    for index, pair in enumerate(encode_pairs(backend, pairs)):
+        if pair.empty:
+            assert by_measure["weight"][index] is None and by_measure["norm"][index] is None
+            continue
+        alpha, states = reference(backend, backend.layout.source_ids(pair.src.ids), backend.layout.decoder_ids(pair.tgt.ids))
+        with torch.inference_mode():
+            values = backend._value_vectors(attention, attention.v_proj(states)).float()
+            scores = {"weight": alpha[2][0].float().mean(0).numpy(), "norm": norm_scores(alpha[2].float(), values)[0].numpy()}
+        batch = backend.collate([(pair.src, pair.tgt)])
+        for measure, matrices in by_measure.items():
+            matrix = matrices[index]
             # language tags are never words: target words x (source words + </s>)
-            assert matrix.shape == (len(tgt), len(src) + 1)
-            src_ids = backend.layout.source_ids(pair.src.ids)
-            dec_ids = backend.layout.decoder_ids(pair.tgt.ids)
-            alpha, states = reference(backend, src_ids, dec_ids)
-            if measure == "weight":
-                scores = alpha[2][0].float().mean(0).numpy()
-            else:
-                attention = backend.decoder_layers[2].encoder_attn
-                with torch.inference_mode():
-                    values = backend._value_vectors(attention, attention.v_proj(states))
-                    scores = norm_scores(alpha[2].float(), values.float())[0].numpy()
-            batch = backend.collate([(pair.src, pair.tgt)])
+            assert matrix.shape == (len(pairs[index][1]), len(pairs[index][0]) + 1)
             expected = merge_to_words(
-                piece_matrix(scores, batch, pair, "awo"),
+                piece_matrix(scores[measure], batch, pair, "awo"),
                 spans_from_counts(pair.src.pieces_per_word),
                 spans_from_counts(pair.tgt.pieces_per_word),
             )
