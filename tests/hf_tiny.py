@@ -83,7 +83,7 @@ def peaked(model: torch.nn.Module, seed: int) -> None:
     with torch.no_grad():
         for layer in model.base_model.decoder.layers:
             for projection in (layer.encoder_attn.q_proj, layer.encoder_attn.k_proj):
-                projection.weight.copy_(torch.randn(projection.weight.shape, generator=generator) * 0.3)
+                projection.weight.copy_(torch.randn(projection.weight.shape, generator=generator) * 0.4)
 
 
 def _tokenizer(family: str, work: Path):
