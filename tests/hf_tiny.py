@@ -86,7 +86,7 @@ def peaked(model: torch.nn.Module, seed: int) -> None:
                 projection.weight.copy_(torch.randn(projection.weight.shape, generator=generator) * 0.4)
 
 
-def _tokenizer(family: str, work: Path):
+def _tokenizer(family: str, work: Path, target_codes: tuple[str, ...] = ()):
     from transformers import M2M100Tokenizer, MarianTokenizer, MBart50Tokenizer, MBartTokenizer, NllbTokenizer, FSMTTokenizer
 
     de, en = sample_lines("de"), sample_lines("en")
@@ -99,7 +99,8 @@ def _tokenizer(family: str, work: Path):
         for path in (source, target):
             processor = sentencepiece.SentencePieceProcessor(model_file=str(path))
             pieces += [processor.id_to_piece(i) for i in range(4, processor.get_piece_size())]
-        vocab = {piece: index for index, piece in enumerate(dict.fromkeys(pieces + ["<pad>"]))}
+        # A multi-target model's vocabulary holds its >>xx<< target-language tokens.
+        vocab = {piece: index for index, piece in enumerate(dict.fromkeys(pieces + [f">>{c}<<" for c in target_codes] + ["<pad>"]))}
         (work / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
         return MarianTokenizer(str(source), str(target), str(work / "vocab.json"), source_lang="de", target_lang="en")
     if family == "fsmt":
@@ -138,15 +139,19 @@ def _tokenizer(family: str, work: Path):
     return MBart50Tokenizer.from_pretrained(str(work), src_lang="de_DE", tgt_lang="en_XX")
 
 
-def build(family: str, root: Path, seed: int = 0) -> Path:
-    """Write a tiny ``family`` model directory under ``root`` and return it."""
+def build(family: str, root: Path, seed: int = 0, target_codes: tuple[str, ...] = ()) -> Path:
+    """Write a tiny ``family`` model directory under ``root`` and return it.
+
+    ``target_codes`` (Marian only) makes a multi-target model with those ``>>xx<<`` tokens.
+    """
     from transformers import (FSMTConfig, FSMTForConditionalGeneration, M2M100Config, M2M100ForConditionalGeneration,
                               MarianConfig, MarianMTModel, MBartConfig, MBartForConditionalGeneration)
 
-    work = root / f"{family}-work"
-    out = root / family
+    name = "-".join((family, *target_codes))
+    work = root / f"{name}-work"
+    out = root / name
     work.mkdir(parents=True)
-    tokenizer = _tokenizer(family, work)
+    tokenizer = _tokenizer(family, work, target_codes)
     # M2M100's language tokens (and its 8 "madeup" words) lie past len(tokenizer).
     size = max([len(tokenizer), *(i + 9 for i in getattr(tokenizer, "lang_token_to_id", {}).values())])
     torch.manual_seed(seed)

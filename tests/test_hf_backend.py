@@ -7,6 +7,8 @@ come from transformers run on one unpadded pair at a time with ``output_attentio
 from __future__ import annotations
 
 import importlib.util
+import json
+import shutil
 
 import numpy as np
 import pytest
@@ -288,3 +290,32 @@ def test_signature_fields_and_dtype(models, backends, tmp_path):
     assert decoding.cross_attention[1].values.dtype == torch.bfloat16
     with pytest.raises(ConfigError, match="dtype"):
         HFSeq2SeqBackend.load(models["marian"], dtype="int8")
+
+
+def test_multi_target_marian_puts_the_target_code_first_in_the_source(tmp_path):
+    directory = build("marian", tmp_path, target_codes=("en", "fr"))
+    with pytest.raises(ConfigError, match="multi-target.*known: >>en<<, >>fr<<"):
+        HFSeq2SeqBackend.load(directory, hash_cache=tmp_path / "h.json")
+    with pytest.raises(ConfigError, match="target language code only"):
+        HFSeq2SeqBackend.load(directory, src_lang_code="de", tgt_lang_code="fr", hash_cache=tmp_path / "h.json")
+    backend = HFSeq2SeqBackend.load(directory, tgt_lang_code="fr", hash_cache=tmp_path / "h.json")
+    assert backend.tokenizer.convert_ids_to_tokens(list(backend.layout.source_prefix)) == [">>fr<<"]
+    words = "Das Haus ist klein .".split()
+    source = backend.encode_words(words, "source")
+    assert backend.layout.source_ids(source.ids) == backend.tokenizer(">>fr<< " + " ".join(words))["input_ids"]
+    [matrix] = word_matrices(backend, [(words, "The house is small .".split())], layer=0)
+    assert matrix.shape == (5, 6)  # the code's column is dropped
+
+
+def test_legacy_nllb_layout_puts_the_code_after_eos(models, tmp_path):
+    directory = tmp_path / "nllb-legacy"
+    shutil.copytree(models["nllb"], directory)
+    config_path = directory / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["legacy_behaviour"] = True
+    config_path.write_text(json.dumps(config), encoding="utf-8")
+    backend = HFSeq2SeqBackend.load(directory, src_lang_code="deu_Latn", tgt_lang_code="eng_Latn", hash_cache=tmp_path / "h.json")
+    tokens = backend.tokenizer.convert_ids_to_tokens
+    assert backend.layout.source_prefix == ()
+    assert tokens(list(backend.layout.source_suffix)) == ["</s>", "deu_Latn"]
+    assert tokens(list(backend.layout.decoder_prefix)) == ["</s>", "eng_Latn"]
