@@ -100,7 +100,8 @@ def _tokenizer(family: str, work: Path, target_codes: tuple[str, ...] = ()):
             processor = sentencepiece.SentencePieceProcessor(model_file=str(path))
             pieces += [processor.id_to_piece(i) for i in range(4, processor.get_piece_size())]
         # A multi-target model's vocabulary holds its >>xx<< target-language tokens.
-        vocab = {piece: index for index, piece in enumerate(dict.fromkeys(pieces + [f">>{c}<<" for c in target_codes] + ["<pad>"]))}
+        pieces += [f">>{code}<<" for code in target_codes] + ["<pad>"]
+        vocab = {piece: index for index, piece in enumerate(dict.fromkeys(pieces))}
         (work / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
         return MarianTokenizer(str(source), str(target), str(work / "vocab.json"), source_lang="de", target_lang="en")
     if family == "fsmt":
@@ -172,7 +173,9 @@ def build(family: str, root: Path, seed: int = 0, target_codes: tuple[str, ...] 
             model.generation_config.forced_bos_token_id = tokenizer.convert_tokens_to_ids("eng_Latn")
     else:
         start = 2 if family == "mbart50" else None
-        config = MBartConfig(vocab_size=size, pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=start, **SIZES)
+        config = MBartConfig(
+            vocab_size=size, pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=start, **SIZES
+        )
         model = MBartForConditionalGeneration(config)
     peaked(model, seed + 1)
     model.eval()

@@ -219,7 +219,9 @@ def test_words_emptied_by_normalization_get_no_pieces(backends, family):
 def test_word_matrices_and_argmax_links_match_the_reference(backends, family):
     backend = backends[family]
     pairs = sample_pairs(10) + [(["Das", "\u200b"], [])]  # an empty target: no matrix
-    by_measure = {measure: word_matrices(backend, pairs, layer=2, measure=measure, batch_size=4) for measure in ("weight", "norm")}
+    by_measure = {
+        measure: word_matrices(backend, pairs, layer=2, measure=measure, batch_size=4) for measure in ("weight", "norm")
+    }
     attention = backend.decoder_layers[2].encoder_attn
     for index, pair in enumerate(encode_pairs(backend, pairs)):
         if pair.empty:

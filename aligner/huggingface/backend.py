@@ -158,7 +158,9 @@ class HFSeq2SeqBackend:
         generation_config = None
         if (directory / "generation_config.json").is_file():
             generation_config = GenerationConfig.from_pretrained(directory, local_files_only=True)
-        layout = build_layout(family, tokenizer, config, generation_config, src_lang_code, tgt_lang_code, directory / "config.json")
+        layout = build_layout(
+            family, tokenizer, config, generation_config, src_lang_code, tgt_lang_code, directory / "config.json"
+        )
         try:
             model = AutoModelForSeq2SeqLM.from_pretrained(
                 directory, attn_implementation="eager", dtype=DTYPES[dtype], local_files_only=True
