@@ -26,6 +26,20 @@ def model_dir(tmp_path, model_type, tokenizer_class="MarianTokenizer"):
     return directory
 
 
+@pytest.fixture
+def empty_hub_cache(tmp_path, monkeypatch):
+    """An empty local hub cache, whatever the machine's own cache holds."""
+    cache = tmp_path / "empty-cache"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    try:
+        import huggingface_hub.constants as constants
+    except ImportError:
+        return cache
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    return cache
+
+
 def test_import_aligner_does_not_import_transformers():
     code = (
         "import sys, aligner, aligner.huggingface\n"
@@ -85,9 +99,7 @@ def test_tokenizer_class_must_fit_the_model_type(tmp_path):
         family_of(model_dir(tmp_path, "mbart", None))
 
 
-def test_hub_ids_resolve_only_from_the_local_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+def test_hub_ids_resolve_only_from_the_local_cache(tmp_path, monkeypatch, empty_hub_cache):
     with pytest.raises(ResourceError, match="not in the local Hugging Face cache; aligner never downloads"):
         resolve_model_dir("Helsinki-NLP/opus-mt-de-en")
     with pytest.raises(ResourceError, match="not a valid Hugging Face hub id"):
@@ -142,3 +154,13 @@ def test_weights_hash_covers_every_shard_and_is_cached(tmp_path, monkeypatch):
     assert weights_sha256(directory, tmp_path / "other.json") == changed  # the same digest without the cache
     with pytest.raises(ResourceError, match="no model weights"):
         weights_sha256(tmp_path / "cache", cache)
+
+
+def test_loading_refuses_before_reading_any_weights(tmp_path, empty_hub_cache):
+    pytest.importorskip("torch")
+    from aligner.huggingface.backend import HFSeq2SeqBackend
+
+    with pytest.raises(UnsupportedModelError, match="T5-family"):
+        HFSeq2SeqBackend.load(model_dir(tmp_path, "t5", "T5TokenizerFast"))
+    with pytest.raises(ResourceError, match="never downloads"):
+        HFSeq2SeqBackend.load("facebook/nllb-200-distilled-600M", src_lang_code="deu_Latn", tgt_lang_code="eng_Latn")
