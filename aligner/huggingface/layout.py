@@ -79,14 +79,17 @@ def _code_token(family: Family, code: str, known: Sequence[str], side: str, conf
     )
 
 
-def _require_codes(family: Family, known: Sequence[str], src: Optional[str], tgt: Optional[str], config_path: Path) -> None:
-    missing = [name for name, value in (("source", src), ("target", tgt)) if value is None]
-    if missing:
+def _require_codes(
+    family: Family, known: Sequence[str], src: Optional[str], tgt: Optional[str], config_path: Path
+) -> tuple[str, str]:
+    if src is None or tgt is None:
+        missing = [name for name, value in (("source", src), ("target", tgt)) if value is None]
         raise ConfigError(
             f"a multilingual {family.name} model needs the {' and '.join(missing)} language code(s) "
             f"(src_lang_code / tgt_lang_code); known: {', '.join(known)}",
             config_path,
         )
+    return src, tgt
 
 
 def build_layout(
@@ -122,9 +125,9 @@ def build_layout(
         tgt = _code_token(family, tgt_lang_code, known, "target", config_path)
         layout = TokenLayout((ids(tgt),), (eos,), (start,), pad, None, tgt)
     else:
-        _require_codes(family, known, src_lang_code, tgt_lang_code, config_path)
-        src = _code_token(family, src_lang_code, known, "source", config_path)
-        tgt = _code_token(family, tgt_lang_code, known, "target", config_path)
+        src_code, tgt_code = _require_codes(family, known, src_lang_code, tgt_lang_code, config_path)
+        src = _code_token(family, src_code, known, "source", config_path)
+        tgt = _code_token(family, tgt_code, known, "target", config_path)
         src_id, tgt_id = ids(src), ids(tgt)
         if family.name == "mbart":  # mBART-cc25: X </s> [src]; decoder starts with [tgt]
             layout = TokenLayout((), (eos, src_id), (tgt_id,), pad, src, tgt)

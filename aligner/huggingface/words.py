@@ -73,4 +73,6 @@ class WordEncoder:
         text = word.lower() if tokenizer.do_lower_case else word
         tokens = tokenizer.moses_tokenize(tokenizer.moses_pipeline(text, lang=lang), lang=lang)
         pieces = [piece for token in tokens if token for piece in tokenizer.bpe(token).split(" ")]
-        return [self.target_vocab.get(piece, self.target_unk) for piece in pieces]
+        found = [self.target_vocab.get(piece, self.target_unk) for piece in pieces]
+        # target_unk is None only for a vocabulary without an unknown token, which then must know every piece
+        return [int(index) for index in found if index is not None]
