@@ -16,6 +16,7 @@ from __future__ import annotations
 from array import array
 from typing import Any, Sequence
 
+from ..errors import InputError
 from ..subword import EncodedSentence
 from .detect import Family
 
@@ -74,5 +75,6 @@ class WordEncoder:
         tokens = tokenizer.moses_tokenize(tokenizer.moses_pipeline(text, lang=lang), lang=lang)
         pieces = [piece for token in tokens if token for piece in tokenizer.bpe(token).split(" ")]
         found = [self.target_vocab.get(piece, self.target_unk) for piece in pieces]
-        # target_unk is None only for a vocabulary without an unknown token, which then must know every piece
+        if None in found:
+            raise InputError(f"the FSMT target vocabulary has neither the piece {pieces[found.index(None)]!r} of {word!r} nor an unknown token")
         return [int(index) for index in found if index is not None]
