@@ -25,8 +25,7 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	@mkdir -p build
-	$(VENV)/bin/aligner align --src data/sample/sample.de --tgt data/sample/sample.en -o build/demo.align --overwrite --scores \
-		--preset data/models/deen-small/dev-preset.json
+	$(VENV)/bin/aligner align --src data/sample/sample.de --tgt data/sample/sample.en -o build/demo.align --overwrite --scores
 	@echo "--- alignments (Pharaoh i-j:score, 0-based, source first) ---"
 	@cat build/demo.align
 	@echo "--- scored against the hand-made gold data/sample/sample.talp ---"

@@ -4,6 +4,11 @@ A *bundle* is a directory with the checkpoint and an ``aligner.json`` that recor
 languages, lowercasing and subword model, so ``aligner align --path DIR`` needs nothing
 else. Explicit options always win over what a bundle or the checkpoint records.
 
+``format`` is ``aligner-bundle/1`` or ``aligner-bundle/2``; version 2 adds ``preset`` (a preset
+file in the bundle whose settings ``aligner align`` applies when none is given) and ``training``
+(what the weights went through: updates, data, recipe; recorded for people and for warm starts,
+not read by alignment).
+
 ``subword_model`` is one file for both sides, or ``{"de": "spm.de.model", "en": "spm.en.model"}``
 for models trained with separate vocabularies. The map is keyed by language, not by side, so
 the same bundle serves as the reverse model of a symmetrized run with its languages swapped.
@@ -27,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 BUNDLE_FILE = "aligner.json"
 SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "data" / "models" / "deen-small"
+BUNDLE_FORMATS = ("aligner-bundle/1", "aligner-bundle/2")
 MODEL_VARIABLE = "ALIGNER_MODEL"
 
 
@@ -47,10 +53,16 @@ class Bundle:
     subword: Optional[str] = None  # "sentencepiece" | "subword-nmt"
     subword_model: Union[str, dict[str, str], None] = None  # one file, or one per language
     name: Optional[str] = None
+    preset: Optional[str] = None  # file name of the bundle's recommended settings (format 2)
+    training: Optional[dict[str, Any]] = None  # format 2; informational
 
     @property
     def json_path(self) -> Path:
         return self.directory / BUNDLE_FILE
+
+    @property
+    def preset_path(self) -> Optional[Path]:
+        return None if self.preset is None else self.directory / self.preset
 
     @classmethod
     def read(cls, path: Path) -> "Bundle":
@@ -60,11 +72,20 @@ class Bundle:
             raise ResourceError(f"unreadable bundle description ({exc})", path) from None
         if not isinstance(raw, dict):
             raise ResourceError("a bundle description is a JSON object", path)
+        version = raw.get("format", BUNDLE_FORMATS[0])
+        if version not in BUNDLE_FORMATS:
+            raise ResourceError(f"format: {version!r} is not one of {', '.join(BUNDLE_FORMATS)}", path)
         known = {"checkpoint", "source_lang", "target_lang", "lowercase", "subword", "subword_model", "name"}
+        if version == "aligner-bundle/2":
+            known |= {"preset", "training"}
         unknown = sorted(set(raw) - known - {"format", "description"})
         if unknown:
-            raise ResourceError(f"unknown bundle fields: {', '.join(unknown)}", path)
+            raise ResourceError(f"unknown bundle fields for {version}: {', '.join(unknown)}", path)
         bundle = cls(directory=path.parent, **{key: value for key, value in raw.items() if key in known})
+        if bundle.preset is not None and not (isinstance(bundle.preset, str) and (bundle.directory / bundle.preset).is_file()):
+            raise ResourceError(f"preset: {bundle.preset!r} is not a file in {bundle.directory}", path)
+        if bundle.training is not None and not isinstance(bundle.training, dict):
+            raise ResourceError("training must be a JSON object", path)
         if isinstance(bundle.subword_model, dict):
             bundle._check_per_language_models(bundle.subword_model)
         elif bundle.subword_model is not None and not isinstance(bundle.subword_model, str):

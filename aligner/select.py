@@ -34,7 +34,7 @@ THRESHOLDS = (0.1, 0.2, 0.3, 0.5)
 SYMMETRIZATION_SHORTLIST = 20
 
 
-PRESET_SETTINGS = ("layers", "measure", "step", "decision", "threshold", "normalize", "eos_null", "final_punct")
+PRESET_SETTINGS = ("layers", "heads", "measure", "step", "decision", "threshold", "normalize", "eos_null", "final_punct")
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,8 @@ class Candidate:
         extraction, rule = self.extraction, self.rule
         decision = rule.decision + (f"@{rule.threshold:g}/{rule.normalize}" if rule.decision == "threshold" else "")
         layers = "-".join(map(str, (extraction.layers[0], extraction.layers[-1]))) if len(extraction.layers) > 1 else str(extraction.layers[0])
-        return (f"L{layers} {extraction.step} {extraction.measure} {decision}" + ("" if rule.eos_null else " no-eos-null")
+        heads = "".join(f"H{head}" for head in extraction.heads)
+        return (f"L{layers}{heads} {extraction.step} {extraction.measure} {decision}" + ("" if rule.eos_null else " no-eos-null")
                 + (" +final-punct" if rule.final_punct else "") + (f" {self.symmetrize}" if self.symmetrize else ""))
 
     @property
@@ -74,18 +75,24 @@ class Candidate:
         return self.rule.links(self.extraction.combine(matrices), pair.final_punctuation)
 
 
-def candidate_grid(decoder_layers: int, src_merge: str = "sum", tgt_merge: str = "mean") -> list[Candidate]:
-    """Single layers and adjacent layer pairs x measures x steps x decisions x the two rules."""
-    layer_sets: list[tuple[int, ...]] = [(layer,) for layer in range(1, decoder_layers + 1)]
-    layer_sets += [(layer, layer + 1) for layer in range(1, decoder_layers)]
+def candidate_grid(decoder_layers: int, src_merge: str = "sum", tgt_merge: str = "mean", heads: int = 0) -> list[Candidate]:
+    """Single layers, adjacent layer pairs and (``heads`` > 0) every single head of every layer,
+    x measures x steps x decisions x the two rules.
+
+    Single heads matter for models trained with guided alignment (fairseq's transformer_align,
+    Marian's --guided-alignment), where one supervised head aligns far better than its layer.
+    """
+    layer_sets: list[tuple[tuple[int, ...], tuple[int, ...]]] = [((layer,), ()) for layer in range(1, decoder_layers + 1)]
+    layer_sets += [((layer, layer + 1), ()) for layer in range(1, decoder_layers)]
+    layer_sets += [((layer,), (head,)) for layer in range(1, decoder_layers + 1) for head in range(1, heads + 1)]
     decisions = [("argmax", 0.5, "rows"), ("argmax-both", 0.5, "rows"), ("argmax-source", 0.5, "rows")]
     decisions += [("threshold", threshold, "rows") for threshold in THRESHOLDS]
     return [
         Candidate(
-            Extraction(layers, measure=measure, step=step, src_merge=src_merge, tgt_merge=tgt_merge),
+            Extraction(layers, head_set, measure=measure, step=step, src_merge=src_merge, tgt_merge=tgt_merge),
             DecisionRule(decision, threshold, normalize, eos_null, final_punct),
         )
-        for layers in layer_sets
+        for layers, head_set in layer_sets
         for measure in ("norm", "weight")
         for step in ("awi", "awo")
         for decision, threshold, normalize in decisions
@@ -95,12 +102,13 @@ def candidate_grid(decoder_layers: int, src_merge: str = "sum", tgt_merge: str =
 
 
 def _grid(aligner: Aligner) -> list[Candidate]:
-    return candidate_grid(aligner.engine.info.decoder_layers, aligner.config.src_merge, aligner.config.tgt_merge)
+    info = aligner.engine.info
+    return candidate_grid(info.decoder_layers, aligner.config.src_merge, aligner.config.tgt_merge, info.heads)
 
 
 def _requests(candidates: Sequence[Candidate]) -> list[ScoreRequest]:
     requests = {request for candidate in candidates for request in candidate.extraction.requests()}
-    return sorted(requests, key=lambda r: (r.layer, r.measure, r.step))
+    return sorted(requests, key=lambda r: (r.layer, -1 if r.head is None else r.head, r.measure, r.step))
 
 
 def score_candidates(
@@ -199,8 +207,9 @@ def read_preset(path: Path | str) -> tuple[str, dict]:
     unknown = sorted(set(settings) - known)
     if unknown:
         raise InputError(f"unknown settings in preset: {', '.join(unknown)}", path)
-    if "layers" in settings:
-        settings["layers"] = tuple(settings["layers"])
+    for indices in ("layers", "heads"):
+        if indices in settings:
+            settings[indices] = tuple(settings[indices])
     return name, settings
 
 

@@ -1,6 +1,7 @@
-"""eval/results/deen-best.md: the best single direction, the best symmetrized and eflomal, chosen on dev.
+"""eval/results/deen-best.md: each model's best setting, the best symmetrized, and eflomal, chosen on dev.
 
-    python eval/deen_best.py --forward DE_EN_CKPT --reverse EN_DE_CKPT [--data-dir BIN --spm SPM.model]
+    python eval/deen_best.py --forward plain=DE_EN_CKPT --forward guided=GUIDED_CKPT [--reverse EN_DE_CKPT] \
+        [--data-dir BIN --spm SPM.model]
 
 Settings (layers, measure, step, decision, and for two models the symmetrization method) are
 chosen on the separate dev set deen_bicici100 (100 pairs, sure links) by `aligner.select`, the
@@ -39,8 +40,9 @@ def eflomal_rows(path: Path) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--forward", required=True, type=Path, help="de->en checkpoint or bundle")
-    parser.add_argument("--reverse", required=True, type=Path, help="en->de checkpoint or bundle")
+    parser.add_argument("--forward", required=True, action="append", metavar="NAME=PATH",
+                        help="a de->en checkpoint or bundle, named (plain=..., guided=...); repeatable")
+    parser.add_argument("--reverse", type=Path, help="en->de checkpoint or bundle: also symmetrized with the first --forward")
     parser.add_argument("--data-dir", type=Path, help="fairseq data dir with the dictionaries (for bare checkpoints)")
     parser.add_argument("--spm", type=Path, help="SentencePiece model (for bare checkpoints)")
     parser.add_argument("--out", type=Path, default=ROOT / "eval" / "results" / "deen-best")
@@ -57,21 +59,32 @@ def main() -> None:
         return Aligner(AlignConfig(path=path, data_dir=args.data_dir, sentencepiece_model=args.spm, lowercase=True,
                                    source_lang=source, target_lang=target, device="cpu"))
 
+    forwards = []
+    for item in args.forward:
+        name, _, path = item.partition("=")
+        if not path:
+            parser.error(f"--forward {item}: give NAME=PATH")
+        forwards.append((name, Path(path)))
     started = time.perf_counter()
-    forward, reverse = aligner(args.forward, "de", "en"), aligner(args.reverse, "en", "de")
-    report, presets = select_settings(forward, dev, test, reverse)
+    reports, presets = [], []
+    for number, (name, path) in enumerate(forwards):
+        reverse = aligner(args.reverse, "en", "de") if args.reverse is not None and number == 0 else None
+        report, chosen = select_settings(aligner(path, "de", "en"), dev, test, reverse)
+        reports.append((name, path, report))
+        presets += [(f"{name}.{kind}" if kind != "forward" else name, selection, signature) for kind, selection, signature in chosen]
     seconds = time.perf_counter() - started
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    record = {"forward": str(args.forward), "reverse": str(args.reverse), "dev": dev.description, "test": test.description,
-              "seconds": round(seconds, 1), "presets": {}}
+    record = {"forward": {name: str(path) for name, path in forwards}, "reverse": str(args.reverse) if args.reverse else None,
+              "dev": dev.description, "test": test.description, "seconds": round(seconds, 1), "presets": {}}
     for kind, selection, signature in presets:
         preset = selection.preset(f"{args.out.name}.{kind}", dev.description, signature)
         args.out.with_suffix(f".{kind}.preset.json").write_text(json.dumps(preset, indent=1) + "\n", encoding="utf-8")
         record["presets"][kind] = preset
-    command = f"python eval/deen_best.py --forward {args.forward} --reverse {args.reverse}"
+    command = "python eval/deen_best.py " + " ".join(f"--forward {name}={path}" for name, path in forwards)
+    command += f" --reverse {args.reverse}" if args.reverse else ""
     text = "\n".join([
-        "# German-English: best single direction, best symmetrized, and eflomal",
+        "# German-English: each model's best setting, symmetrized, and eflomal",
         "",
         f"Every setting is chosen on the dev set ({dev.description}, sure links only) and reported on the test set "
         f"({test.description}, RWTH gold, sure + possible). AER, precision and recall in %, corpus level; lower AER is better. "
@@ -79,10 +92,9 @@ def main() -> None:
         "",
         args.note,
         "",
-        "## Ours (forward de->en, reverse en->de)",
-        "",
-        report.rstrip("\n"),
-        "",
+        *[line for name, path, report in reports
+          for line in (f"## {name} (de->en: `{path}`)" + (f", symmetrized with en->de `{args.reverse}`" if args.reverse and name == forwards[0][0] else ""),
+                       "", report.rstrip("\n"), "")],
         "## eflomal on the identical corpus plus the test text (eflomal.md)",
         "",
         *eflomal_rows(ROOT / "eval" / "results" / "eflomal.json"),

@@ -92,7 +92,10 @@ def main() -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--no-lowercase", action="store_true", help="the training text was not lowercased")
     parser.add_argument("--fp32", action="store_true", help="keep float32 weights")
-    parser.add_argument("--preset", type=Path, help="settings chosen for this checkpoint on a dev set, copied in as dev-preset.json")
+    parser.add_argument("--preset", type=Path, help="settings chosen for this checkpoint on a dev set, copied in as dev-preset.json "
+                        "and named in aligner.json, so that `aligner align` uses them by default")
+    parser.add_argument("--recipe", default="eval/recipe/train.sh de-en", help="how the checkpoint was trained (recorded in aligner.json)")
+    parser.add_argument("--data", default="eval/recipe/prepare_data.py (see the model card)", help="what it was trained on (recorded)")
     args = parser.parse_args()
     given = (args.spm is not None, args.spm_src is not None, args.spm_tgt is not None)
     if given not in ((True, False, False), (False, True, True)):
@@ -112,8 +115,11 @@ def main() -> None:
         shutil.copy(args.data_dir / f"dict.{lang}.txt", args.out / f"dict.{lang}.txt")
     subword_model = copy_subword_models(args)
     updates = (state.get("optimizer_history") or [{}])[-1].get("num_updates")
+    iterator = (state.get("extra_state") or {}).get("train_iterator") or {}
+    model_options = slim["cfg"]["model"] if "cfg" in slim else slim["args"]
+    arch = getattr(model_options, "arch", None) if not isinstance(model_options, dict) else model_options.get("arch", model_options.get("_name"))
     bundle = {
-        "format": "aligner-bundle/1",
+        "format": "aligner-bundle/2",
         "name": args.name,
         "description": f"exported from {args.checkpoint.name} ({updates} updates) by eval/export_bundle.py",
         "checkpoint": "model.pt",
@@ -122,6 +128,9 @@ def main() -> None:
         "lowercase": not args.no_lowercase,
         "subword": "sentencepiece",
         "subword_model": subword_model,
+        **({"preset": "dev-preset.json"} if preset is not None else {}),
+        # what eval/recipe/warm_start.py continues from on a new machine
+        "training": {"updates": updates, "epoch": iterator.get("epoch"), "arch": arch, "recipe": args.recipe, "data": args.data},
     }
     (args.out / "aligner.json").write_text(json.dumps(bundle, indent=2) + "\n", encoding="utf-8")
     if preset is not None:

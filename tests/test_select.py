@@ -33,8 +33,18 @@ def test_select_lowest_dev_aer_ties_to_grid_order():
 def test_grid_covers_layers_pairs_measures_steps_decisions():
     grid = candidate_grid(3)
     assert {c.extraction.layers for c in grid} == {(1,), (2,), (3,), (1, 2), (2, 3)}
+    assert {c.extraction.heads for c in grid} == {()}
     assert {c.rule.decision for c in grid} == {"argmax", "argmax-both", "argmax-source", "threshold"}
     assert len(grid) == len(set(grid))
+
+
+def test_grid_with_heads_adds_every_single_head_of_every_layer():
+    plain, with_heads = candidate_grid(3), candidate_grid(3, heads=2)
+    added = [c for c in with_heads if c.extraction.heads]
+    assert {(c.extraction.layers, c.extraction.heads) for c in added} == {((l,), (h,)) for l in (1, 2, 3) for h in (1, 2)}
+    assert len(with_heads) == len(plain) + len(added) and set(plain) <= set(with_heads)
+    assert len(added) == 6 * len(plain) // 5  # 6 (layer, head) sets beside the 5 layer sets, same decisions
+    assert {c.label.split()[0] for c in added} == {f"L{l}H{h}" for l in (1, 2, 3) for h in (1, 2)}
 
 
 def test_select_writes_preset_that_align_reads(tmp_path):
@@ -50,6 +60,8 @@ def test_select_writes_preset_that_align_reads(tmp_path):
                 "--step", settings["step"], "--decision", settings["decision"], "--threshold", str(settings["threshold"]),
                 "--normalize", settings["normalize"], "--eos-null" if settings["eos_null"] else "--no-eos-null",
                 "--final-punct" if settings["final_punct"] else "--no-final-punct"]
+    if settings["heads"]:
+        explicit += ["--head", ",".join(map(str, settings["heads"]))]
     common = ["align", "--src", SRC, "--tgt", TGT, "--device", "cpu", "--scores"]
     by_preset = CliRunner().invoke(main, [*common, "--preset", str(prefix.with_suffix(".preset.json"))])
     by_hand = CliRunner().invoke(main, [*common, *explicit])

@@ -7,6 +7,7 @@ import os
 import sys
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Optional
 
 import click
 
@@ -28,7 +29,8 @@ from .base import CONTEXT, InputFile, PathArg, _indices, _inputs, decision_optio
 @click.option("--step", "--steps", "step", type=click.Choice(STEPS), default="awi", show_default=True, help="Row where the target word is the decoder input (awi) or is predicted (awo).")
 @decision_options
 @click.option("--scores", is_flag=True, help="Write i-j:score, the link's share of its row (4 decimals).")
-@click.option("--preset", "preset_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Settings chosen by 'aligner sweep --select'; options given here override them.")
+@click.option("--preset", "preset_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Settings chosen by 'aligner sweep --select'; options given here override them. [default: the model bundle's own preset, if its aligner.json names one]")
+@click.option("--no-preset", is_flag=True, help="Ignore the bundle's preset: the paper's defaults, changed only by the options given.")
 @click.option("--reverse-path", type=PathArg, help="A target-to-source model (checkpoint or bundle) run on the swapped pairs; its links are symmetrized with --path's.")
 @click.option("--symmetrize", type=click.Choice(SYMMETRIZATIONS), default="grow-diag-final-and", show_default=True, help="How forward and reverse links combine (with --reverse-path).")
 @click.option("--skip-long", is_flag=True, help="Write an empty line for pairs longer than the model's positions instead of failing.")
@@ -38,8 +40,12 @@ from .base import CONTEXT, InputFile, PathArg, _indices, _inputs, decision_optio
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary and signature as JSON (stderr).")
 @handle_errors
 @click.pass_context
-def align(context, src, tgt, bitext, output, overwrite, resume, scores, quiet, as_json, preset_file, **settings) -> None:
+def align(context, src, tgt, bitext, output, overwrite, resume, scores, quiet, as_json, preset_file, no_preset, **settings) -> None:
     """Align sentence pairs and write Pharaoh 'i-j' lines (0-based, source first).
+
+    Settings: a model bundle may name its own preset (settings chosen for it on a dev set); it
+    applies unless --preset names another or --no-preset is given, and every option given on the
+    command line overrides its field (the signature then says which, e.g. preset:NAME+layers).
 
     With -o, a manifest (OUTPUT.manifest.json: input hashes, settings) is written beside the
     output so that an interrupted run can be finished with --resume.
@@ -53,6 +59,10 @@ def align(context, src, tgt, bitext, output, overwrite, resume, scores, quiet, a
         raise click.UsageError("--resume and --overwrite exclude each other")
     if resume and output in (None, "-"):
         raise click.UsageError("--resume needs an output file (-o)")
+    if preset_file is not None and no_preset:
+        raise click.UsageError("--preset and --no-preset exclude each other")
+    if preset_file is None and not no_preset:
+        preset_file = bundle_preset(settings.get("path"))
     if preset_file is not None:
         settings = _with_preset(context, settings, preset_file)
     config = AlignConfig(**settings)
@@ -74,11 +84,23 @@ def _with_preset(context: click.Context, settings: dict, preset_file: Path) -> d
     name, preset = read_preset(preset_file)
     if "symmetrize" in preset and settings.get("reverse_path") is None:
         raise click.UsageError(f"preset {name} ({preset_file}) symmetrizes two models: give the reverse model with --reverse-path")
-    chosen = dict(settings, preset=name)
+    chosen = dict(settings)
+    overridden = []
     for key, value in preset.items():
         if context.get_parameter_source(key) in (None, click.core.ParameterSource.DEFAULT):
             chosen[key] = value
+        else:
+            overridden.append(key)
+    chosen["preset"] = "+".join([name, *overridden])
     return chosen
+
+
+def bundle_preset(path: Optional[Path]) -> Optional[Path]:
+    """The preset file the model's bundle names (``aligner.json`` format 2), if any."""
+    from ..resources import default_model, find_bundle
+
+    _, bundle = find_bundle(path if path is not None else default_model())
+    return None if bundle is None else bundle.preset_path
 
 
 def _report(result, as_json: bool) -> None:
