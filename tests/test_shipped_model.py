@@ -1,4 +1,4 @@
-"""The model `aligner` uses without --path: data/models/deen-small (see its MODEL_CARD.md)."""
+"""The model `aligner` uses without --path: data/models/deen-guided (see its MODEL_CARD.md)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ def test_align_and_score_the_sample_with_the_shipped_model(shipped_default, tmp_
     out = tmp_path / "sample.align"
     aligned = CliRunner().invoke(main, ["align", "--src", SRC, "--tgt", TGT, "-o", str(out), "--device", "cpu"])
     assert aligned.exit_code == 0, aligned.output
-    assert "model:deen-small@" in aligned.stderr and "|lc:yes|subword:sentencepiece|" in aligned.stderr
+    assert "model:deen-guided@" in aligned.stderr and "|lc:yes|subword:sentencepiece|" in aligned.stderr
+    # no setting given: the bundle's own preset decides, and the signature says so
+    assert "|preset:deen-guided-dev|" in aligned.stderr
     # the bundle's preprocessing is applied: no piece of the (cased) sample falls back to <unk>
     assert "0 unknown pieces" in aligned.stderr
     scored = CliRunner().invoke(main, ["score", "--gold", GOLD, "--hyp", str(out), "--src", SRC, "--tgt", TGT, "--json"])
@@ -56,12 +58,15 @@ def test_shipped_bundle_is_small_fp16_and_documented(shipped_default):
 
 
 def test_tracked_tree_stays_small_enough_to_travel():
-    """The whole tracked tree must fit a lent GPU machine's 64 MiB transfer; the issue caps it at 45 MiB."""
+    """The reference-models issue caps the tracked tree at 60 MiB (two shipped models of <= 30 MB and the rest).
+
+    A lent GPU machine takes at most 64 MiB of working tree: its runs move the shipped models out first.
+    """
     files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
     if not any(files):
         pytest.skip("not a git checkout")
     size = sum((ROOT / name.decode()).stat().st_size for name in files if name and (ROOT / name.decode()).is_file())
-    assert size < 45 * 2**20
+    assert size <= 60 * 2**20
 
 
 def test_shipped_dev_preset_is_read_and_named(shipped_default, tmp_path):

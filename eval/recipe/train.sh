@@ -43,7 +43,7 @@ if [[ "$GUIDED" == 1 ]]; then
   ARCH=${ARCH:-transformer_align}
   ALIGNMENT_LAYER=${ALIGNMENT_LAYER:-4}     # 0-based: decoder layer 5 of 6
   ALIGNMENT_HEADS=${ALIGNMENT_HEADS:-1}
-  ALIGNMENT_LAMBDA=${ALIGNMENT_LAMBDA:-0.05}
+  ALIGNMENT_LAMBDA=${ALIGNMENT_LAMBDA:-1.0}    # 0.05 (Garg et al.) for the first 500 updates of deen-guided, 1.0 since: see the recipe README
   CRITERION=label_smoothed_cross_entropy_with_alignment
   CRITERION_ARGS=(--criterion "$CRITERION" --label-smoothing 0.1 --alignment-lambda "$ALIGNMENT_LAMBDA"
                   --load-alignments --alignment-layer "$ALIGNMENT_LAYER" --alignment-heads "$ALIGNMENT_HEADS")
