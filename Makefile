@@ -66,10 +66,12 @@ train-guided: $(STAMP)
 paper-slice: $(STAMP)
 	bash eval/recipe/paper_slice.sh
 
-# Best single direction vs best symmetrized vs eflomal, settings chosen on deen_bicici100 (eval/results/deen-best.md).
+# Each model's best setting (plain, guided; + symmetrized with REVERSE=) vs eflomal, chosen on deen_bicici100 (eval/results/deen-best.md).
+GUIDED_CKPT ?= $(STATE)/ckpt_de_en_guided/checkpoint_last.pt
+REVERSE ?=
 deen-best: $(STAMP)
-	$(PY) eval/deen_best.py --forward $(STATE)/ckpt_de_en/checkpoint_last.pt --reverse $(STATE)/ckpt_en_de/checkpoint_last.pt \
-		--data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model
+	$(PY) eval/deen_best.py --forward plain=data/models/deen-small --forward guided=$(GUIDED_CKPT) \
+		$(if $(REVERSE),--reverse $(REVERSE)) --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model
 
 # The newest de->en checkpoint as an aligner bundle (fp16, no optimizer state).
 export-latest: $(STAMP)
