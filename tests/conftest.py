@@ -1,8 +1,11 @@
-"""Shared test locations. Third-party data is read from ALIGNER_DATA (default ../shared/data)."""
+"""Shared test locations and helpers. Third-party data is read from ALIGNER_DATA (default ../shared/data)."""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -26,3 +29,15 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"third-party data not found at {SHARED_DATA} (set ALIGNER_DATA)")
     return SHARED_DATA
+
+
+def kill_after_lines(process: subprocess.Popen, output: Path, lines: int, timeout: float = 120.0) -> None:
+    """SIGKILL ``process`` once ``output`` holds ``lines`` lines; fail if it finished first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if output.exists() and output.read_bytes().count(b"\n") >= lines:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"

@@ -9,11 +9,9 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -27,7 +25,7 @@ from aligner.errors import InputError
 from aligner.io import iter_lines, parse_gold, parse_pharaoh, read_parallel
 from aligner.resume import manifest_path
 
-from .conftest import FIXTURES, ROOT, SAMPLE
+from .conftest import kill_after_lines, FIXTURES, ROOT, SAMPLE
 
 SRC, TGT = str(SAMPLE / "sample.de"), str(SAMPLE / "sample.en")
 
@@ -197,14 +195,7 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
     subprocess.run([*command, "-o", str(reference)], check=True, cwd=ROOT, env=environment)
 
     process = subprocess.Popen([*command, "-o", str(killed)], cwd=ROOT, env=environment)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        if killed.exists() and killed.read_bytes().count(b"\n") >= 100:
-            process.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.005)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    kill_after_lines(process, killed, 100)
     written = killed.read_bytes().count(b"\n")
     assert 100 <= written < 800
 

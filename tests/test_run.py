@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ from aligner.config import AlignConfig
 from aligner.errors import ConfigError, InputError
 from aligner.run import align_corpus
 
-from .conftest import ROOT, SAMPLE
+from .conftest import kill_after_lines, ROOT, SAMPLE
 
 SRC, TGT = str(SAMPLE / "sample.de"), str(SAMPLE / "sample.en")
 
@@ -39,14 +37,7 @@ def test_align_corpus_killed_then_resumed_equals_uninterrupted(tmp_path):
     )
     process = subprocess.Popen([sys.executable, "-c", script, str(src), str(tgt), str(killed)], cwd=ROOT,
                                env={**os.environ, "OMP_NUM_THREADS": "1"})
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        if killed.exists() and killed.read_bytes().count(b"\n") >= 100:
-            process.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.005)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    kill_after_lines(process, killed, 100)
 
     resumed = align_corpus(config, [str(src), str(tgt)], str(killed), resume=True, scores=True)
     assert 100 <= resumed.resumed_at < 800 and resumed.resumed_at % 8 == 0

@@ -33,7 +33,7 @@ def gold_sentences(data) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory, request):
+def corpus(tmp_path_factory):
     from .conftest import SHARED_DATA
 
     if not SHARED_DATA.is_dir():

@@ -16,7 +16,6 @@ _LAZY = {
     "TokenLayout": "layout",
     "WordEncoder": "words",
     "weights_sha256": "weights",
-    "EncodedPair": "matrices",
     "encode_pairs": "matrices",
     "word_matrices": "matrices",
 }

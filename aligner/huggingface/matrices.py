@@ -9,30 +9,17 @@ Language-code columns and rows are dropped: a language tag is never a word.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
 import torch
 
 from ..batching import token_batches
+from ..choices import STEPS, check_choice
+from ..engine import EncodedPair
 from ..measures import measure_scores
 from ..merge import merge_to_words, spans_from_counts
-from ..subword import EncodedSentence
 from .backend import HFBatch, HFSeq2SeqBackend
-
-STEPS = ("awo", "awi")
-
-
-@dataclass(frozen=True)
-class EncodedPair:
-    index: int
-    src: EncodedSentence
-    tgt: EncodedSentence
-
-    @property
-    def empty(self) -> bool:
-        return not self.src.ids or not self.tgt.ids
 
 
 def encode_pairs(backend: HFSeq2SeqBackend, pairs: Sequence[tuple[Sequence[str], Sequence[str]]]) -> list[EncodedPair]:
@@ -49,8 +36,7 @@ def piece_matrix(scores: np.ndarray, batch: HFBatch, pair: EncodedPair, step: st
     whose input is y_k. With a decoder prefix ``</s> [tgt_lang]`` the first AWO row is
     the language token's step, so the rows start at ``target_start - 1``.
     """
-    if step not in STEPS:
-        raise ValueError(f"unknown step {step!r}; choose from {', '.join(STEPS)}")
+    check_choice("step", step, STEPS)
     first = batch.target_start - (1 if step == "awo" else 0)
     rows = scores[first : first + len(pair.tgt.ids)]
     return rows[:, batch.source_start : batch.source_start + len(pair.src.ids) + 1]

@@ -45,10 +45,9 @@ CRITERIA = {
 WARM_START_FILE = "warm_start.pt"
 
 
-def bundle_training(bundle: Path, state: dict) -> dict:
-    """What the bundle says about its training: aligner.json's ``training`` block if it has one,
-    else the update count and iterator position fairseq's history in the checkpoint records."""
-    info = json.loads((bundle / "aligner.json").read_text(encoding="utf-8"))
+def bundle_training(bundle: Path, info: dict, state: dict) -> dict:
+    """What the bundle says about its training: aligner.json's (``info``) ``training`` block if it
+    has one, else the update count and iterator position fairseq's history in the checkpoint records."""
     history = (state.get("optimizer_history") or [{}])[-1]
     iterator = (state.get("extra_state") or {}).get("train_iterator") or {}
     training = dict(info.get("training") or {})
@@ -120,7 +119,7 @@ def main() -> None:
     check_vocabulary(args.bundle, args.data_dir, (args.source_lang, args.target_lang))
     checkpoint = args.bundle / info["checkpoint"]
     state = read_checkpoint(checkpoint)
-    training = bundle_training(args.bundle, state)
+    training = bundle_training(args.bundle, info, state)
     warm = warm_start_state(state, training, args.criterion, file_sha256(checkpoint), args.next_epoch)
     args.save_dir.mkdir(parents=True, exist_ok=True)
     out = args.save_dir / WARM_START_FILE
