@@ -23,7 +23,7 @@ from .extraction import ScoreRequest
 from .io import SentencePair
 from .measures import measure_scores
 from .merge import merge_to_words, spans_from_counts
-from .subword import EncodedSentence
+from .backends.base import EncodedSentence
 
 if TYPE_CHECKING:
     from .config import ModelSource

@@ -28,7 +28,7 @@ from .pipeline import Aligner
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .sweep import SweepResult
+    from .evaluation.sweep import SweepResult
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 # Metadata that would make two renderings of the same figure differ (creation dates).
@@ -298,8 +298,8 @@ def _wrap(text: str, figure: "Figure", points: float = 6) -> str:
 
 def read_sweep_json(path: os.PathLike | str) -> "SweepResult":
     """A :class:`SweepResult` from the JSON that ``aligner sweep -o`` writes (``SweepResult.to_json``)."""
-    from .metrics import AlignmentCounts
-    from .sweep import SweepResult, SweepRow
+    from .evaluation.metrics import AlignmentCounts
+    from .evaluation.sweep import SweepResult, SweepRow
 
     try:
         record = json.loads(Path(path).read_text(encoding="utf-8"))

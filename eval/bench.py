@@ -155,9 +155,9 @@ def child_cli(args) -> dict:
 def child_precision(args) -> dict:
     """AER on the RWTH gold at the default layer in float32 and in bfloat16, and how many links agree."""
     from aligner.config import AlignConfig
-    from aligner.metrics import AlignmentCounts, count_links, scores_from_counts
+    from aligner.evaluation.metrics import AlignmentCounts, count_links, scores_from_counts
     from aligner.pipeline import Aligner
-    from aligner.select import load_gold_set
+    from aligner.evaluation.select import load_gold_set
 
     gold = Path(args.gold_dir)
     test = load_gold_set(str(gold / "deen.lc.src"), str(gold / "deen.lc.tgt"), str(gold / "deen.talp"))

@@ -4,7 +4,7 @@
         [--data-dir BIN --spm SPM.model]
 
 Settings (layers, measure, step, decision, and for two models the symmetrization method) are
-chosen on the separate dev set deen_bicici100 (100 pairs, sure links) by `aligner.select`, the
+chosen on the separate dev set deen_bicici100 (100 pairs, sure links) by `aligner.evaluation.select`, the
 code behind `aligner sweep --select --reverse-path`, and reported on all 508 RWTH test pairs, so
 the numbers line up with deen.md. eflomal (eval/results/eflomal.json: the identical corpus plus
 the test text, both directions, grow-diag-final-and with our symmetrizer) stands beside them.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from aligner.config import AlignConfig
 from aligner.pipeline import Aligner
-from aligner.select import load_gold_set, select_settings
+from aligner.evaluation.select import load_gold_set, select_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ RWTH pairs (lowercased text, 1-based talp gold), and writes OUT.md / OUT.json wi
 table (PROTOCOL.md) and eflomal (eval/results/eflomal.json) beside ours, a sentence on whether
 our model reproduces the paper's direction (norm beats weight at the best AWI layer, and at the
 best AWO layer), and the evidence for why or why not: this model's attention statistics
-(aligner.analysis), its dev-set training curve (track_checkpoints.py's JSON) and the seed question.
+(aligner.evaluation.analysis), its dev-set training curve (track_checkpoints.py's JSON) and the seed question.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import json
 import os
 from pathlib import Path
 
-from aligner.analysis import attention_statistics, statistics_markdown
+from aligner.evaluation.analysis import attention_statistics, statistics_markdown
 from aligner.config import AlignConfig
 from aligner.pipeline import Aligner
-from aligner.select import load_gold_set
-from aligner.sweep import run_sweep
+from aligner.evaluation.select import load_gold_set
+from aligner.evaluation.sweep import run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,7 +125,7 @@ def why_section(stats, result, curve: Path) -> str:
     return "\n".join([
         "## Why: what this model's attention looks like",
         "",
-        "**Attention statistics of this model** on the same 508 pairs (`aligner.analysis`, piece level, every",
+        "**Attention statistics of this model** on the same 508 pairs (`aligner.evaluation.analysis`, piece level, every",
         "teacher-forced step): entropy of the head-mean weight rows over that of a uniform row (1 = says nothing);",
         "the share of each row that goes to the source `</s>`, by weights and by norms; and Pearson's r between",
         "alpha and the norm of f(x) over all (target, source) pairs, per head, averaged. The paper's mechanism is a",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from aligner.checkpoint import read_checkpoint
+from aligner.backends.fairseq.checkpoint import read_checkpoint
 from aligner.io import file_sha256
 
 

@@ -96,7 +96,7 @@ def valid_meters(extra_state: dict) -> dict[str, float]:
 
 def checkpoint_metadata(path: Path) -> dict[str, Any]:
     """num_updates, epoch and validation figures of a checkpoint, read with aligner's safe loader."""
-    from aligner.checkpoint import read_checkpoint
+    from aligner.backends.fairseq.checkpoint import read_checkpoint
 
     state = read_checkpoint(path)
     history = (state.get("optimizer_history") or [{}])[-1]
@@ -136,9 +136,9 @@ def load_dev_set(src: Path, tgt: Path, gold: Path, zero_based: bool, reverse: bo
     """Pairs and gold links, with gold links outside their sentence dropped and counted.
 
     deen_bicici100 line 63 has the link 12-16 for a 13-word English sentence; `aligner score
-    --drop-invalid` drops it the same way (aligner.select.load_gold_set).
+    --drop-invalid` drops it the same way (aligner.evaluation.select.load_gold_set).
     """
-    from aligner.select import load_gold_set
+    from aligner.evaluation.select import load_gold_set
 
     dev = load_gold_set(str(src), str(tgt), str(gold), not zero_based, drop_invalid=True)
     if reverse:  # a target-to-source model: sides swapped, gold transposed
@@ -153,7 +153,7 @@ def evaluate(path: Path, args: argparse.Namespace, pairs, golds) -> dict[str, An
     """Sweep one checkpoint: AER, precision and recall per layer x measure x step (layer level)."""
     from aligner.config import AlignConfig
     from aligner.pipeline import Aligner
-    from aligner.sweep import run_sweep
+    from aligner.evaluation.sweep import run_sweep
 
     config = AlignConfig(
         path=path,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from aligner.huggingface.backend import import_transformers
+from aligner.backends.huggingface.backend import import_transformers
 
 from .conftest import SAMPLE
 

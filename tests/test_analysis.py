@@ -1,4 +1,4 @@
-"""Attention statistics (aligner.analysis): hand-computed cases, and independence from batching."""
+"""Attention statistics (aligner.evaluation.analysis): hand-computed cases, and independence from batching."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from aligner.analysis import attention_statistics, entropy_ratio, last_column_share, statistics_markdown, weight_norm_correlation
+from aligner.evaluation.analysis import attention_statistics, entropy_ratio, last_column_share, statistics_markdown, weight_norm_correlation
 from aligner.config import AlignConfig
 from aligner.io import read_parallel
 from aligner.pipeline import Aligner

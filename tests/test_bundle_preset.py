@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from aligner.cli import main
 from aligner.errors import ResourceError
-from aligner.resources import Bundle
+from aligner.backends.fairseq.resources import Bundle
 
 from .conftest import FIXTURES, SAMPLE
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from aligner.checkpoint import build_model, checkpoint_options, flatten_options, normalize_state_dict, read_checkpoint
+from aligner.backends.fairseq.checkpoint import build_model, checkpoint_options, flatten_options, normalize_state_dict, read_checkpoint
 from aligner.errors import CheckpointError, ResourceError, UnsupportedModelError
 
 from .conftest import FIXTURES

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aligner.analysis import attention_statistics
+from aligner.evaluation.analysis import attention_statistics
 from aligner.config import AlignConfig
 from aligner.engine import Engine, WordScores
 from aligner.io import read_gold, read_parallel
@@ -54,7 +54,7 @@ def test_align_runs_one_forward_pass_per_batch(counted):
 
 
 def test_sweep_runs_one_forward_pass_per_batch(counted):
-    from aligner.sweep import run_sweep
+    from aligner.evaluation.sweep import run_sweep
 
     engine, count = counted
     aligner = Aligner(AlignConfig(device="cpu", batch_size=8), engine=engine)
@@ -63,7 +63,7 @@ def test_sweep_runs_one_forward_pass_per_batch(counted):
 
 
 def test_select_runs_one_forward_pass_per_batch_for_every_candidate(counted):
-    from aligner.select import candidate_grid, score_candidates
+    from aligner.evaluation.select import candidate_grid, score_candidates
 
     engine, count = counted
     aligner = Aligner(AlignConfig(device="cpu", batch_size=8), engine=engine)

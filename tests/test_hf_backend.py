@@ -19,8 +19,8 @@ if importlib.util.find_spec("transformers") is None:
 
 from aligner.decisions import decide  # noqa: E402
 from aligner.errors import ConfigError  # noqa: E402
-from aligner.huggingface.backend import HFSeq2SeqBackend  # noqa: E402
-from aligner.huggingface.matrices import encode_pairs, piece_matrix, word_matrices  # noqa: E402
+from aligner.backends.huggingface.backend import HFSeq2SeqBackend  # noqa: E402
+from aligner.backends.huggingface.matrices import encode_pairs, piece_matrix, word_matrices  # noqa: E402
 from aligner.measures import norm_scores  # noqa: E402
 from aligner.merge import merge_to_words, spans_from_counts  # noqa: E402
 

@@ -10,9 +10,9 @@ import sys
 import pytest
 
 from aligner.errors import ResourceError, UnsupportedModelError
-from aligner.huggingface import detect, family_of, resolve_model_dir, supported_types
-from aligner.huggingface import weights as weights_module
-from aligner.huggingface.weights import weights_sha256
+from aligner.backends.huggingface import detect, family_of, resolve_model_dir, supported_types
+from aligner.backends.huggingface import weights as weights_module
+from aligner.backends.huggingface.weights import weights_sha256
 
 from .conftest import FIXTURES, ROOT
 
@@ -42,8 +42,8 @@ def empty_hub_cache(tmp_path, monkeypatch):
 
 def test_import_aligner_does_not_import_transformers():
     code = (
-        "import sys, aligner, aligner.huggingface\n"
-        f"aligner.huggingface.detect({str(FIXTURES['toy-deen'])!r})\n"
+        "import sys, aligner, aligner.backends.huggingface\n"
+        f"aligner.backends.huggingface.detect({str(FIXTURES['toy-deen'])!r})\n"
         "print(sorted(m for m in ('transformers', 'torch', 'huggingface_hub') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
@@ -158,7 +158,7 @@ def test_weights_hash_covers_every_shard_and_is_cached(tmp_path, monkeypatch):
 
 def test_loading_refuses_before_reading_any_weights(tmp_path, empty_hub_cache):
     pytest.importorskip("torch")
-    from aligner.huggingface.backend import HFSeq2SeqBackend
+    from aligner.backends.huggingface.backend import HFSeq2SeqBackend
 
     with pytest.raises(UnsupportedModelError, match="T5-family"):
         HFSeq2SeqBackend.load(model_dir(tmp_path, "t5", "T5TokenizerFast"))

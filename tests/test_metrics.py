@@ -3,7 +3,7 @@
 import pytest
 
 from aligner.io import GoldLinks, parse_gold
-from aligner.metrics import AlignmentCounts, score_alignments, scores_from_counts
+from aligner.evaluation.metrics import AlignmentCounts, score_alignments, scores_from_counts
 
 
 def gold(sure=(), possible_only=()):

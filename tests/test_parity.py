@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from aligner.checkpoint import build_model, read_checkpoint
+from aligner.backends.fairseq.checkpoint import build_model, read_checkpoint
 from aligner.config import AlignConfig
 from aligner.io import read_parallel
 from aligner.measures import head_norm_scores, layer_norm_scores

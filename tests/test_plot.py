@@ -16,10 +16,10 @@ from aligner.cli import main
 from aligner.config import AlignConfig
 from aligner.errors import ConfigError, InputError
 from aligner.io import SentencePair, parse_gold, read_gold, read_parallel
-from aligner.metrics import AlignmentCounts
+from aligner.evaluation.metrics import AlignmentCounts
 from aligner.extraction import ScoreRequest
 from aligner.pipeline import Aligner
-from aligner.sweep import SweepResult, SweepRow
+from aligner.evaluation.sweep import SweepResult, SweepRow
 
 from .conftest import SAMPLE
 

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from aligner.cli import main
 from aligner.errors import InputError
 from aligner.io import iter_lines, parse_gold, parse_pharaoh, read_parallel
-from aligner.resume import manifest_path
+from aligner.runner.resume import manifest_path
 
 from .conftest import kill_after_lines, FIXTURES, ROOT, SAMPLE
 

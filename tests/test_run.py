@@ -11,7 +11,7 @@ import pytest
 
 from aligner.config import AlignConfig
 from aligner.errors import ConfigError, InputError
-from aligner.run import align_corpus
+from aligner.runner.corpus import align_corpus
 
 from .conftest import kill_after_lines, ROOT, SAMPLE
 

@@ -7,10 +7,10 @@ import json
 from click.testing import CliRunner
 
 from aligner.cli import main
-from aligner.metrics import AlignmentCounts
+from aligner.evaluation.metrics import AlignmentCounts
 from aligner.decisions import DecisionRule
 from aligner.extraction import Extraction
-from aligner.select import Candidate, candidate_grid, read_preset, select
+from aligner.evaluation.select import Candidate, candidate_grid, read_preset, select
 
 from .conftest import SAMPLE
 
@@ -82,7 +82,7 @@ def test_bad_preset_names_file(tmp_path):
 
 def test_reversed_gold_set_swaps_sides_and_transposes_links():
     from aligner.io import GoldLinks, SentencePair
-    from aligner.select import GoldSet
+    from aligner.evaluation.select import GoldSet
 
     gold = GoldLinks(frozenset({(0, 1)}), frozenset({(0, 1), (2, 0)}))
     reversed_set = GoldSet([SentencePair(("a", "b", "c"), ("x", "y"))], [gold], 0, "g").reversed()
@@ -91,7 +91,7 @@ def test_reversed_gold_set_swaps_sides_and_transposes_links():
 
 
 def test_symmetrized_candidates_shortlist_both_directions_within_both_depths():
-    from aligner.select import Selection, symmetrized_candidates
+    from aligner.evaluation.select import Selection, symmetrized_candidates
     from aligner.symmetrize import SYMMETRIZATIONS
 
     a, b, c = (Candidate(Extraction((layer,), measure="norm", step="awi"), DecisionRule("argmax")) for layer in (1, 2, 3))

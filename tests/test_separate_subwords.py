@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import sentencepiece
 
-from aligner.checkpoint import CheckpointInfo
+from aligner.backends.fairseq.checkpoint import CheckpointInfo
 from aligner.config import AlignConfig
 from aligner.errors import ConfigError
 from aligner.io import SentencePair
 from aligner.pipeline import Aligner, reverse_config
-from aligner.resources import find_bundle, resolve_resources
+from aligner.backends.fairseq.resources import find_bundle, resolve_resources
 
 from .conftest import FIXTURES, ROOT, SAMPLE
 from .test_cli import SRC, TGT, run

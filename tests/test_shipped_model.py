@@ -9,9 +9,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from aligner.checkpoint import read_checkpoint
+from aligner.backends.fairseq.checkpoint import read_checkpoint
 from aligner.cli import main
-from aligner.resources import MODEL_VARIABLE, SHIPPED_MODEL, default_model
+from aligner.backends.fairseq.resources import MODEL_VARIABLE, SHIPPED_MODEL, default_model
 
 from .conftest import ROOT, SAMPLE
 
@@ -71,7 +71,7 @@ def test_tracked_tree_stays_small_enough_to_travel():
 
 def test_shipped_dev_preset_is_read_and_named(shipped_default, tmp_path):
     """make demo aligns with the settings chosen for this model on deen_bicici100; the signature names them."""
-    from aligner.select import read_preset
+    from aligner.evaluation.select import read_preset
 
     preset = SHIPPED_MODEL / "dev-preset.json"
     name, settings = read_preset(preset)

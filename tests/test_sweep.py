@@ -11,7 +11,7 @@ from aligner.cli import main
 from aligner.config import AlignConfig
 from aligner.io import read_gold, read_parallel
 from aligner.pipeline import Aligner
-from aligner.sweep import run_sweep
+from aligner.evaluation.sweep import run_sweep
 
 from .conftest import SAMPLE
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Collection, Optional, Protocol, Sequence
 
@@ -9,9 +10,24 @@ if TYPE_CHECKING:
     import torch
 
     from ..engine import EncodedPair
-    from ..subword import EncodedSentence
 
 SIDES = ("source", "target")
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedSentence:
+    """Dictionary ids of a sentence's pieces, and how many pieces each word produced.
+
+    Compact int arrays rather than tuples of Python ints: a chunk holds thousands of these.
+    """
+
+    ids: array
+    pieces_per_word: array
+    unknown_pieces: int
+
+    @property
+    def empty_words(self) -> int:
+        return sum(1 for count in self.pieces_per_word if count == 0)
 
 
 @dataclass(frozen=True)
@@ -39,8 +55,9 @@ class CrossAttention:
     """One decoder layer's encoder-decoder attention over a batch.
 
     ``alpha``: (batch, heads, decoder steps, source), rows sum to 1 over real source tokens.
-    ``values``: (batch, heads, source, model_dim), ``f^h(x_j)``, or None when not asked for.
-    Decoder steps are ``</s> y1 .. yn`` and the source is ``x1 .. xm </s>``, right-padded.
+    ``values``: (batch, heads, source, model_dim), ``f^h(x_j) = (x_j W_V^h + b_V^h) W_O^h``, or
+    None when not asked for; the output-projection bias is left out because it is the same for
+    every source token. Decoder steps are ``</s> y1 .. yn`` and the source is ``x1 .. xm </s>``, right-padded.
     """
 
     alpha: "torch.Tensor"
@@ -63,3 +80,11 @@ class Backend(Protocol):
     ) -> dict[int, CrossAttention]:
         """One forward pass over a batch: the cross-attention of each 0-based decoder layer asked for."""
         ...
+
+
+@dataclass
+class ForcedDecoding:
+    """What a backend's model returns from one teacher-forced pass."""
+
+    cross_attention: dict[int, CrossAttention]  # 0-based decoder layer -> internals
+    features: Optional["torch.Tensor"]  # final decoder states, only when every layer ran

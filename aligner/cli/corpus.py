@@ -53,7 +53,7 @@ def align(context, src, tgt, bitext, output, overwrite, resume, scores, quiet, a
     from tqdm import tqdm
 
     from ..config import AlignConfig
-    from ..run import align_corpus
+    from ..runner.corpus import align_corpus
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
@@ -79,7 +79,7 @@ def align(context, src, tgt, bitext, output, overwrite, resume, scores, quiet, a
 
 def _with_preset(context: click.Context, settings: dict, preset_file: Path) -> dict:
     """The preset's settings where the command line left an option at its default."""
-    from ..select import read_preset
+    from ..evaluation.select import read_preset
 
     name, preset = read_preset(preset_file)
     if "symmetrize" in preset and settings.get("reverse_path") is None:
@@ -97,7 +97,7 @@ def _with_preset(context: click.Context, settings: dict, preset_file: Path) -> d
 
 def bundle_preset(path: Optional[Path]) -> Optional[Path]:
     """The preset file the model's bundle names (``aligner.json`` format 2), if any."""
-    from ..resources import default_model, find_bundle
+    from ..backends.fairseq.resources import default_model, find_bundle
 
     _, bundle = find_bundle(path if path is not None else default_model())
     return None if bundle is None else bundle.preset_path
@@ -139,7 +139,7 @@ def _report(result, as_json: bool) -> None:
 @handle_errors
 def score(gold, hyp, src, tgt, gold_zero_based, reverse_gold, drop_invalid, as_json) -> None:
     """Score a Pharaoh hypothesis against gold: AER, precision, recall, F1 (corpus level)."""
-    from ..scoring import ScoreConfig, score_files
+    from ..evaluation.scoring import ScoreConfig, score_files
 
     result = score_files(ScoreConfig(gold, hyp, src, tgt, not gold_zero_based, reverse_gold, drop_invalid))
     if as_json:

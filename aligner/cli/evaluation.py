@@ -39,8 +39,8 @@ def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrit
     from ..config import AlignConfig
     from ..io import read_gold, read_parallel
     from ..pipeline import Aligner
-    from ..select import load_gold_set, select_settings
-    from ..sweep import run_sweep
+    from ..evaluation.select import load_gold_set, select_settings
+    from ..evaluation.sweep import run_sweep
 
     if curve and output is None:
         raise click.UsageError("--plot writes OUTPUT.png and needs -o OUTPUT")
@@ -89,7 +89,7 @@ def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrit
 
 
 def _dev_set(test, gold, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs):
-    from ..select import GoldSet, load_gold_set
+    from ..evaluation.select import GoldSet, load_gold_set
 
     if dev_pairs is not None:
         return GoldSet(test.pairs[:dev_pairs], test.golds[:dev_pairs], 0, f"first {dev_pairs} pairs of {Path(gold).name}")

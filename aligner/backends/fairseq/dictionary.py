@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ResourceError
-from .io import read_lines
+from ...errors import ResourceError
+from ...io import read_lines
 
 BOS, PAD, EOS, UNK = "<s>", "<pad>", "</s>", "<unk>"
 _OVERWRITE = "#fairseq:overwrite"

@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 import torch
 import torch.distributed as dist
 
-from .errors import AlignerError, InputError
+from ..errors import AlignerError, InputError
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@
 prints its :class:`CorpusRun`. With an output file, a manifest (``OUTPUT.manifest.json``: input
 hashes, settings) is written beside it, so that an interrupted run can be finished with
 ``resume=True`` and gives the same bytes as an uninterrupted one. Under torchrun (``WORLD_SIZE``
-> 1) the chunks are shared among the processes (:mod:`aligner.distributed`).
+> 1) the chunks are shared among the processes (:mod:`aligner.runner.distributed`).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence, TextIO, Union
 
-from .config import AlignConfig
-from .errors import ConfigError, InputError
-from .io import check_output, file_of_side, format_pharaoh, read_pairs
-from .pipeline import Aligner, RunStats, SymmetrizedAligner, make_aligner
-from .signature import Signature
+from ..config import AlignConfig
+from ..errors import ConfigError, InputError
+from ..io import check_output, file_of_side, format_pharaoh, read_pairs
+from ..pipeline import Aligner, RunStats, SymmetrizedAligner, make_aligner
+from ..signature import Signature
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def align_corpus(
 def _align_in_parts(world, aligner: Union[Aligner, SymmetrizedAligner], inputs: Sequence[str], path: Path, resume: bool, scores: bool) -> CorpusRun:
     """The chunked run of several processes (or the resume of one): part files, then assembly by rank 0."""
     from . import distributed
-    from .io import chunk_offsets, read_pair_range
+    from ..io import chunk_offsets, read_pair_range
     from .resume import check_same_run, cut_to_restart_point, read_manifest, write_manifest
 
     chunk_size = aligner.config.chunk_size

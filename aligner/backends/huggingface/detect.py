@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from ..errors import ResourceError, UnsupportedModelError
+from ...errors import ResourceError, UnsupportedModelError
 
 CONFIG_FILE = "config.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
-BUNDLE_FILE = "aligner.json"  # aligner.resources.BUNDLE_FILE, not imported: that module imports torch
+BUNDLE_FILE = "aligner.json"  # aligner.backends.fairseq.resources.BUNDLE_FILE, not imported: that module imports torch
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__
-from .errors import InputError
-from .io import count_lines, file_sha256, is_regular_file, newline_offsets
+from .. import __version__
+from ..errors import InputError
+from ..io import count_lines, file_sha256, is_regular_file, newline_offsets
 
 MANIFEST_SUFFIX = ".manifest.json"
 

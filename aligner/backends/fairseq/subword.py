@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence
 
+from ..base import EncodedSentence
 from .dictionary import Dictionary
-from .errors import ResourceError
+from ...errors import ResourceError
 
 
 class Segmenter(Protocol):
@@ -104,22 +105,6 @@ def describe_subwords(source: Segmenter, target: Segmenter) -> str:
     if source.name == target.name:
         return f"{source.name}-separate"
     return f"{source.name}+{target.name}"
-
-
-@dataclass(frozen=True, slots=True)
-class EncodedSentence:
-    """Dictionary ids of a sentence's pieces, and how many pieces each word produced.
-
-    Compact int arrays rather than tuples of Python ints: a chunk holds thousands of these.
-    """
-
-    ids: array
-    pieces_per_word: array
-    unknown_pieces: int
-
-    @property
-    def empty_words(self) -> int:
-        return sum(1 for count in self.pieces_per_word if count == 0)
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from ..checkpoint import file_sha256
-from ..errors import ResourceError
+from ...io import file_sha256
+from ...errors import ResourceError
 
 logger = logging.getLogger(__name__)
 

@@ -8,13 +8,13 @@ from typing import Callable, Hashable, Iterable, Iterator, Mapping, Optional, Se
 
 import numpy as np
 
-from .choices import MEASURES, STEPS
-from .errors import InputError
-from .io import GoldLinks, ScoredLink, SentencePair
+from ..choices import MEASURES, STEPS
+from ..errors import InputError
+from ..io import GoldLinks, ScoredLink, SentencePair
 from .metrics import AlignmentCounts, count_links, scores_from_counts
-from .engine import EncodedPair
-from .extraction import ScoreRequest
-from .pipeline import Aligner
+from ..engine import EncodedPair
+from ..extraction import ScoreRequest
+from ..pipeline import Aligner
 
 
 @dataclass(frozen=True)

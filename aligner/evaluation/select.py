@@ -14,19 +14,19 @@ from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from . import __version__
-from .config import AlignConfig
-from .errors import InputError
-from .decisions import DecisionRule
-from .engine import EncodedPair
-from .extraction import Extraction
-from .io import GoldLinks, ScoredLink, SentencePair
+from .. import __version__
+from ..config import AlignConfig
+from ..errors import InputError
+from ..decisions import DecisionRule
+from ..engine import EncodedPair
+from ..extraction import Extraction
+from ..io import GoldLinks, ScoredLink, SentencePair
 from .metrics import AlignmentCounts, count_links, scores_from_counts
-from .extraction import ScoreRequest
-from .pipeline import Aligner
-from .signature import Signature
+from ..extraction import ScoreRequest
+from ..pipeline import Aligner
+from ..signature import Signature
 from .sweep import corpus_counts, links_per_pair
-from .symmetrize import SYMMETRIZATIONS, symmetrize_directions
+from ..symmetrize import SYMMETRIZATIONS, symmetrize_directions
 
 THRESHOLDS = (0.1, 0.2, 0.3, 0.5)
 # Settings symmetrized: the best this many of each direction on the dev set (x every method);
@@ -229,7 +229,7 @@ class GoldSet:
 
 def load_gold_set(src: str, tgt: str, gold: str, one_based: bool = True, drop_invalid: bool = False) -> GoldSet:
     """Text and gold of an evaluation set, with links checked against the sentence lengths."""
-    from .io import check_gold_range, read_gold, read_parallel
+    from ..io import check_gold_range, read_gold, read_parallel
 
     pairs = list(read_parallel(src, tgt))
     golds = read_gold(gold, one_based)

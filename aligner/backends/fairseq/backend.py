@@ -7,16 +7,15 @@ from typing import TYPE_CHECKING, Collection, Sequence
 
 import torch
 
-from ..checkpoint import load_model
-from ..errors import ConfigError, ResourceError
-from ..model import TransformerModel
-from ..resources import ModelResources, default_model, find_bundle, resolve_resources
-from ..subword import EncodedSentence
-from .base import CrossAttention, ModelInfo
+from .checkpoint import load_model
+from ...errors import ConfigError, ResourceError
+from .transformer import TransformerModel
+from .resources import ModelResources, default_model, find_bundle, resolve_resources
+from ..base import CrossAttention, EncodedSentence, ModelInfo
 
 if TYPE_CHECKING:
-    from ..config import ModelSource
-    from ..engine import EncodedPair
+    from ...config import ModelSource
+    from ...engine import EncodedPair
 
 
 def resolve_device(name: str) -> torch.device:

@@ -25,7 +25,7 @@ from typing import Any, Optional, Union
 
 from .checkpoint import CheckpointInfo
 from .dictionary import Dictionary
-from .errors import ResourceError
+from ...errors import ResourceError
 from .subword import SEGMENTERS, Preprocessor, Segmenter, WholeWords, check_vocabulary, describe_subwords
 
 logger = logging.getLogger(__name__)

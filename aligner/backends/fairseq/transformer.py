@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..base import CrossAttention, ForcedDecoding
+
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": F.relu,
     # fairseq computes gelu in float32 whatever the input dtype.
@@ -52,25 +54,6 @@ class TransformerSpec:
     encoder_final_norm: bool = False
     decoder_final_norm: bool = False
     padding_idx: int = 1
-
-
-@dataclass
-class CrossAttention:
-    """One decoder layer's encoder-decoder attention.
-
-    ``alpha``: (batch, heads, target, source), float32, rows sum to 1 over real source tokens.
-    ``values``: (batch, heads, source, model_dim), ``f^h(x_j) = (x_j W_V^h + b_V^h) W_O^h``;
-    the output-projection bias is left out because it is the same for every source token.
-    """
-
-    alpha: torch.Tensor
-    values: Optional[torch.Tensor]
-
-
-@dataclass
-class ForcedDecoding:
-    cross_attention: dict[int, CrossAttention]  # 0-based decoder layer -> internals
-    features: Optional[torch.Tensor]  # final decoder states, only when every layer ran
 
 
 def make_positions(tokens: torch.Tensor, padding_idx: int) -> torch.Tensor:
@@ -241,7 +224,7 @@ class DecoderLayer(_FeedForwardMixin, nn.Module):
 
 
 class TransformerModel(nn.Module):
-    """fairseq ``TransformerModel`` at inference; build it with :func:`aligner.checkpoint.load_model`."""
+    """fairseq ``TransformerModel`` at inference; build it with :func:`aligner.backends.fairseq.checkpoint.load_model`."""
 
     def __init__(
         self,

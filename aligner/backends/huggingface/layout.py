@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from ..errors import ConfigError, UnsupportedModelError
+from ...errors import ConfigError, UnsupportedModelError
 from .detect import Family
 
 logger = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
 
-from .errors import InputError
-from .io import GoldLinks, Link
+from ..errors import InputError
+from ..io import GoldLinks, Link
 
 SCORE_FIELDS = ("aer", "precision", "recall", "f1")
 

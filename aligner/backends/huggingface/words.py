@@ -1,7 +1,7 @@
 """Pre-tokenized words to piece ids with a Hugging Face tokenizer, one word at a time.
 
 Each word is encoded on its own (without special tokens), so every piece is known to come
-from exactly one word, as in :mod:`aligner.subword`. For SentencePiece tokenizers (Marian,
+from exactly one word, as in :mod:`aligner.backends.fairseq.subword`. For SentencePiece tokenizers (Marian,
 M2M100, NLLB, mBART) this equals the sentence-level encoding of the words joined by
 spaces, since every word gets its own ``▁`` prefix either way. FSMT's Moses tokenizer can
 differ (docs/huggingface.md): Moses decides some splits from context (a final period, a
@@ -16,8 +16,8 @@ from __future__ import annotations
 from array import array
 from typing import Any, Sequence
 
-from ..errors import InputError
-from ..subword import EncodedSentence
+from ...errors import InputError
+from ..base import EncodedSentence
 from .detect import Family
 
 SIDES = ("source", "target")

@@ -27,9 +27,8 @@ from typing import Any, Collection, Optional, Sequence
 
 import torch
 
-from ..errors import ConfigError, ResourceError
-from ..model import CrossAttention, ForcedDecoding
-from ..subword import EncodedSentence
+from ...errors import ConfigError, ResourceError
+from ..base import CrossAttention, EncodedSentence, ForcedDecoding
 from .detect import Family, family_of, read_json, resolve_model_dir
 from .layout import TokenLayout, build_layout
 from .weights import weights_sha256
@@ -115,7 +114,7 @@ class HFSeq2SeqBackend:
     """A loaded Hugging Face translation model, its tokenizer and token layout.
 
     Build it with :meth:`load`. It knows nothing of alignment: it encodes words, batches
-    pairs and returns cross-attention internals, like :class:`aligner.model.TransformerModel`.
+    pairs and returns cross-attention internals, like :class:`aligner.backends.fairseq.transformer.TransformerModel`.
     """
 
     def __init__(self, model: Any, tokenizer: Any, family: Family, layout: TokenLayout, info: HFModelInfo):

@@ -4,7 +4,7 @@ A checkpoint is a pickle; unpickling an arbitrary one can run code. It is read w
 ``torch.load(weights_only=True)`` and only data-only globals allowed; anything else is
 refused with the global named. The model options (flat ``args`` of old checkpoints, or
 ``cfg["model"]`` as a Namespace or a possibly nested dict) are normalized to a
-:class:`~aligner.model.TransformerSpec`, and legacy state-dict layouts to today's keys.
+:class:`~aligner.backends.fairseq.transformer.TransformerSpec`, and legacy state-dict layouts to today's keys.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Any, Mapping, Optional
 import numpy as np
 import torch
 
-from .errors import CheckpointError, ResourceError, UnsupportedModelError
-from .io import file_sha256
-from .model import ACTIVATIONS, TransformerModel, TransformerSpec
+from ...errors import CheckpointError, ResourceError, UnsupportedModelError
+from ...io import file_sha256
+from .transformer import ACTIVATIONS, TransformerModel, TransformerSpec
 
 logger = logging.getLogger(__name__)
 

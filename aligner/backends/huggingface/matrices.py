@@ -14,11 +14,11 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from ..batching import token_batches
-from ..choices import STEPS, check_choice
-from ..engine import EncodedPair
-from ..measures import measure_scores
-from ..merge import merge_to_words, spans_from_counts
+from ...batching import token_batches
+from ...choices import STEPS, check_choice
+from ...engine import EncodedPair
+from ...measures import measure_scores
+from ...merge import merge_to_words, spans_from_counts
 from .backend import HFBatch, HFSeq2SeqBackend
 
 

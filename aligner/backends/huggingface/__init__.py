@@ -28,4 +28,4 @@ def __getattr__(name):
         import importlib
 
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module 'aligner.huggingface' has no attribute {name!r}")
+    raise AttributeError(f"module 'aligner.backends.huggingface' has no attribute {name!r}")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from .errors import InputError
-from .io import check_gold_range, check_link_range, read_gold, read_lines, read_pharaoh, split_words
+from ..errors import InputError
+from ..io import check_gold_range, check_link_range, read_gold, read_lines, read_pharaoh, split_words
 from .metrics import AERResult, score_alignments
-from .signature import Signature
+from ..signature import Signature
 
 
 @dataclass(frozen=True)

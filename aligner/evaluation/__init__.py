@@ -1,0 +1,1 @@
+"""Scoring against gold alignments (metrics, scoring: no torch), and sweeps, selection, analysis."""

@@ -1,0 +1,1 @@
+"""The corpus runner: chunked, resumable, optionally distributed alignment of whole files."""
