@@ -10,14 +10,14 @@ _EXPORTS = {
     "Aligner": "pipeline",
     "AlignedPair": "pipeline",
     "Engine": "engine",
-    "align_corpus": "run",
-    "CorpusRun": "run",
+    "align_corpus": "runner.corpus",
+    "CorpusRun": "runner.corpus",
     "SentencePair": "io",
     "ScoredLink": "io",
     "read_parallel": "io",
     "read_gold": "io",
-    "score_alignments": "metrics",
-    "AERResult": "metrics",
+    "score_alignments": "evaluation.metrics",
+    "AERResult": "evaluation.metrics",
     "AlignerError": "errors",
 }
 
