@@ -31,7 +31,7 @@ from .subword import SEGMENTERS, Preprocessor, Segmenter, WholeWords, check_voca
 logger = logging.getLogger(__name__)
 
 BUNDLE_FILE = "aligner.json"
-SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "data" / "models" / "deen-guided"
+SHIPPED_MODEL = Path(__file__).resolve().parents[3] / "data" / "models" / "deen-guided"
 BUNDLE_FORMATS = ("aligner-bundle/1", "aligner-bundle/2")
 MODEL_VARIABLE = "ALIGNER_MODEL"
 
