@@ -109,6 +109,8 @@ class RunOptions:
 PARTS = {"model": ModelSource, "extraction": Extraction, "rule": DecisionRule, "run": RunOptions}
 # flat setting name -> the part that declares it
 FIELD_PARTS = {field.name: part for part, cls in PARTS.items() for field in fields(cls)}
+# what a preset may set: how scores are read and links decided, never which model or how to run it
+PRESET_FIELDS = tuple(name for name, part in FIELD_PARTS.items() if part in ("extraction", "rule"))
 
 
 class AlignConfig:

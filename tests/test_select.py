@@ -80,6 +80,14 @@ def test_bad_preset_names_file(tmp_path):
     assert result.exit_code == 1 and f"{preset}: unknown settings in preset: layer_count" in result.stderr
 
 
+def test_preset_may_not_set_the_model_or_how_to_run_it(tmp_path):
+    preset = tmp_path / "p.json"
+    preset.write_text(json.dumps({"name": "x", "settings": {"layers": [2], "batch_size": 4, "path": "elsewhere"}}))
+    result = CliRunner().invoke(main, ["align", "--preset", str(preset)], input="a ||| b\n")
+    assert result.exit_code == 1
+    assert f"{preset}: a preset sets extraction and decision settings only, not batch_size, path" in result.stderr
+
+
 def test_reversed_gold_set_swaps_sides_and_transposes_links():
     from aligner.io import GoldLinks, SentencePair
     from aligner.evaluation.select import GoldSet

@@ -15,7 +15,7 @@ from typing import Iterable, Mapping, Optional, Sequence
 import numpy as np
 
 from .. import __version__
-from ..config import AlignConfig
+from ..config import FIELD_PARTS, PRESET_FIELDS
 from ..errors import InputError
 from ..decisions import DecisionRule
 from ..engine import EncodedPair
@@ -203,10 +203,14 @@ def read_preset(path: Path | str) -> tuple[str, dict]:
         name, settings = record["name"], dict(record["settings"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"not a readable aligner preset ({exc})", path) from None
-    known = set(AlignConfig.field_names())
-    unknown = sorted(set(settings) - known)
+    unknown = sorted(set(settings) - set(FIELD_PARTS))
     if unknown:
         raise InputError(f"unknown settings in preset: {', '.join(unknown)}", path)
+    not_decisions = sorted(set(settings) - set(PRESET_FIELDS))
+    if not_decisions:
+        raise InputError(
+            f"a preset sets extraction and decision settings only, not {', '.join(not_decisions)} (give those as options)", path
+        )
     for indices in ("layers", "heads"):
         if indices in settings:
             settings[indices] = tuple(settings[indices])
