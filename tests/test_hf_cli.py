@@ -152,6 +152,27 @@ def test_sweep_cli_rows_agree_with_align_and_score(models, tmp_path):
     assert json.loads(scored.stdout)["aer"] == pytest.approx(row["aer"], abs=1e-12)
 
 
+def test_sweep_select_writes_a_preset_that_align_applies(models, tmp_path):
+    directory = models["marian"]
+    prefix = tmp_path / "chosen"
+    result = run("sweep", "--path", directory, "--src", SRC, "--tgt", TGT, "--gold", GOLD, "--select", "--dev", 8, "-o", prefix, *CPU)
+    assert result.exit_code == 0, result.output
+    preset_path = prefix.with_suffix(".preset.json")
+    preset = json.loads(preset_path.read_text(encoding="utf-8"))
+    aligned = run("align", "--path", directory, "--preset", preset_path, "--src", SRC, "--tgt", TGT, "-o", tmp_path / "p.align", *CPU)
+    assert aligned.exit_code == 0, aligned.output
+    assert "preset:chosen" in aligned.output
+    settings = preset["settings"]
+    assert f"measure:{settings['measure']}|step:{settings['step']}" in aligned.output
+
+
+def test_plot_draws_a_hugging_face_model(models, tmp_path):
+    image = tmp_path / "pair.png"
+    result = run("plot", "--path", models["nllb"], *code_options("nllb"), "--src", SRC, "--tgt", TGT, "--lines", 2, "-o", image, "--layer", "1,3", *CPU)
+    assert result.exit_code == 0, result.output
+    assert image.stat().st_size > 0 and "model:hf-m2m_100:nllb[deu_Latn>eng_Latn]@" in result.output
+
+
 def test_one_forward_pass_per_batch_for_align_and_sweep(models):
     aligner = Aligner(AlignConfig(path=models["nllb"], src_lang_code="deu_Latn", tgt_lang_code="eng_Latn",
                                   batch_size=6, device="cpu", layers=(1, 3), measure="norm"))
@@ -241,3 +262,34 @@ def test_bfloat16_runs_is_named_and_mostly_agrees_with_float32(models, tmp_path)
     same = sum(len(a & b) for a, b in zip(links["float32"], links["bfloat16"]))
     total = sum(len(a | b) for a, b in zip(links["float32"], links["bfloat16"]))
     assert same / total >= AGREEMENT_BF16, same / total
+
+
+def test_an_interrupted_run_resumes_to_the_same_bytes(models, tmp_path):
+    from aligner.runner.corpus import align_corpus
+
+    config = AlignConfig(path=models["nllb"], src_lang_code="deu_Latn", tgt_lang_code="eng_Latn", device="cpu", chunk_size=6, batch_size=4)
+    reference, cut = tmp_path / "reference.align", tmp_path / "cut.align"
+    align_corpus(config, [SRC, TGT], str(reference), scores=True)
+    lines = reference.read_text(encoding="utf-8").splitlines(keepends=True)
+    # As a killed run leaves it: two whole chunks and part of a line of the third.
+    cut.write_text("".join(lines[:12]) + lines[12][:3], encoding="utf-8")
+    shutil.copy(tmp_path / "reference.align.manifest.json", tmp_path / "cut.align.manifest.json")
+    resumed = align_corpus(config, [SRC, TGT], str(cut), resume=True, scores=True)
+    assert resumed.resumed_at == 12 and cut.read_bytes() == reference.read_bytes()
+
+
+def test_two_torchrun_processes_equal_one_process(models, tmp_path):
+    import subprocess
+    import sys
+
+    from aligner.runner.corpus import align_corpus
+
+    from .conftest import ROOT
+
+    align_corpus(AlignConfig(path=models["marian"], device="cpu", chunk_size=5), [SRC, TGT], str(tmp_path / "one"), scores=True)
+    command = ["-m", "aligner", "align", "--path", str(models["marian"]), "--src", SRC, "--tgt", TGT, "--chunk-size", "5",
+               "--device", "cpu", "--scores", "-q", "-o", str(tmp_path / "two")]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", *command],
+                         cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True)
+    assert two.returncode == 0, two.stderr
+    assert (tmp_path / "two").read_bytes() == (tmp_path / "one").read_bytes()
