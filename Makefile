@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo fixtures docs-image prepare-data teacher train-deen train-guided train-ende track-guided export-latest bench eflomal-baseline track-deen track-ende deen-best paper-slice clean
+.PHONY: venv test demo fixtures docs-image prepare-data teacher train-deen train-guided train-ende track-guided export-latest bench eflomal-baseline track-deen track-ende deen-best paper-slice hf-opus-mt clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -100,6 +100,12 @@ track-guided: $(STAMP)
 track-ende: $(STAMP)
 	$(PY) eval/track_checkpoints.py --save-dir $(STATE)/ckpt_en_de --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model \
 		-s en -t de --reverse --results eval/results/ende-training-curve.json
+
+# OPUS-MT de->en (Hugging Face MarianMT) on the RWTH gold: sweep by layer and head, select on the dev set,
+# align and score. Needs hub access for the one download (never run on the development machine: no network).
+hf-opus-mt: $(STAMP)
+	$(PIP) install -q -c constraints.txt -e '.[hf]'
+	PY=$(PY) bash eval/hf_opus_mt.sh
 
 clean:
 	rm -rf build .pytest_cache

@@ -55,6 +55,9 @@ class ModelSource:
     target_sentencepiece_model: Optional[Path] = None  # models trained with separate vocabularies per language
     target_bpe_codes: Optional[Path] = None
     lowercase: Optional[bool] = None  # None = as the bundle records (no lowercasing without one)
+    # language codes of a multilingual Hugging Face model (deu_Latn, de, >>fr<<); fairseq models have none
+    src_lang_code: Optional[str] = None
+    tgt_lang_code: Optional[str] = None
     # a second, target-to-source model whose links are symmetrized with this one's
     reverse_path: Optional[Path] = None
 
@@ -83,6 +86,8 @@ class ModelSource:
             reverse_path=None,
             source_lang=self.target_lang,
             target_lang=self.source_lang,
+            src_lang_code=self.tgt_lang_code,
+            tgt_lang_code=self.src_lang_code,
             sentencepiece_model=target_models[0],
             bpe_codes=target_models[1],
             target_sentencepiece_model=source_models[0],

@@ -144,13 +144,15 @@ class Engine:
             final_punctuation=bool(pair.src and pair.tgt) and is_punctuation(pair.src[-1]) and is_punctuation(pair.tgt[-1]),
         )
         info = self.info
-        for side, pieces, limit in zip(SIDES, (len(encoded.src.ids), len(encoded.tgt.ids)), (info.max_source_positions, info.max_target_positions)):
-            if pieces + 1 > limit:
+        sides = zip(SIDES, (len(encoded.src.ids), len(encoded.tgt.ids)), (info.max_source_positions, info.max_target_positions), (info.source_specials, info.target_specials))
+        for side, pieces, limit, specials in sides:
+            if pieces + specials > limit:
                 if skip_long:
                     encoded.too_long = True
                     break
                 raise InputError(
-                    f"{side} sentence has {pieces} subword pieces plus </s>, more than the model's {limit} positions "
+                    f"{side} sentence has {pieces} subword pieces plus {'</s>' if specials == 1 else f'{specials} special tokens'}, "
+                    f"more than the model's {limit} positions "
                     "(--skip-long writes an empty line for such pairs instead)",
                     line=index + 1,
                     side=side,

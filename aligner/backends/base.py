@@ -43,6 +43,9 @@ class ModelInfo:
     lowercase: bool
     subword: str  # how words were split, for the signature
     dtype: str  # of the weights and activations: float32, float16 or bfloat16
+    # tokens a side's row holds besides its pieces: fairseq's </s>; Hugging Face's </s> and language tags
+    source_specials: int = 1
+    target_specials: int = 1
 
     @property
     def model_id(self) -> str:

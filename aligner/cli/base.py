@@ -47,7 +47,7 @@ def handle_errors(command: Callable) -> Callable:
 @click.version_option(__version__, "-V", "--version")
 @click.option("-v", "--verbose", is_flag=True, help="Log what is loaded and decided (to stderr).")
 def main(verbose: bool) -> None:
-    """Word alignments from a fairseq Transformer's cross-attention (weights and vector norms)."""
+    """Word alignments from a translation model's cross-attention (weights and vector norms): fairseq or Hugging Face."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="aligner: %(levelname)s: %(message)s")
 
 
@@ -96,7 +96,7 @@ def options(*decorators: Callable) -> Callable:
 
 
 model_options = options(
-    click.option("--path", type=PathArg, help="fairseq checkpoint file, or a model directory with aligner.json. [default: the bundled model]"),
+    click.option("--path", type=PathArg, help="fairseq checkpoint file, a model directory with aligner.json, or a Hugging Face model directory (config.json) or cached hub id. [default: the bundled model]"),
     click.option("--data-dir", type=PathArg, help="Directory with dict.<lang>.txt. [default: the checkpoint's directory]"),
     click.option("-s", "--source-lang", help="Source language (dictionary suffix)."),
     click.option("-t", "--target-lang", help="Target language (dictionary suffix)."),
@@ -106,6 +106,8 @@ model_options = options(
                  help="SentencePiece model of the target side, for models trained with separate source and target vocabularies. [default: the source side's model, else the bundle's for the target language]"),
     click.option("--target-bpe-codes", type=PathArg, help="BPE codes of the target side, for separate source and target vocabularies. [default: as --target-sentencepiece-model]"),
     click.option("--lowercase/--no-lowercase", default=None, help="Lowercase words before subword splitting. [default: as the bundle records]"),
+    click.option("--src-lang-code", help="Source language code of a multilingual Hugging Face model (NLLB deu_Latn, M2M100 de, mBART de_DE); -s/-t stay fairseq's dictionary suffixes."),
+    click.option("--tgt-lang-code", help="Target language code of a multilingual Hugging Face model (eng_Latn, en, en_XX; a multi-target Marian model's fr or >>fr<<)."),
 )
 decision_options = options(
     click.option("--src-merge", type=click.Choice(MERGES), default="sum", show_default=True, help="How a source word's pieces combine."),

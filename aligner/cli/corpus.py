@@ -31,7 +31,7 @@ from .base import CONTEXT, InputFile, PathArg, _indices, _inputs, decision_optio
 @click.option("--scores", is_flag=True, help="Write i-j:score, the link's share of its row (4 decimals).")
 @click.option("--preset", "preset_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Settings chosen by 'aligner sweep --select'; options given here override them. [default: the model bundle's own preset, if its aligner.json names one]")
 @click.option("--no-preset", is_flag=True, help="Ignore the bundle's preset: the paper's defaults, changed only by the options given.")
-@click.option("--reverse-path", type=PathArg, help="A target-to-source model (checkpoint or bundle) run on the swapped pairs; its links are symmetrized with --path's.")
+@click.option("--reverse-path", type=PathArg, help="A target-to-source model (checkpoint, bundle or Hugging Face model) run on the swapped pairs; its links are symmetrized with --path's.")
 @click.option("--symmetrize", type=click.Choice(SYMMETRIZATIONS), default="grow-diag-final-and", show_default=True, help="How forward and reverse links combine (with --reverse-path).")
 @click.option("--skip-long", is_flag=True, help="Write an empty line for pairs longer than the model's positions instead of failing.")
 @run_options
@@ -97,8 +97,11 @@ def _with_preset(context: click.Context, settings: dict, preset_file: Path) -> d
 
 def bundle_preset(path: Optional[Path]) -> Optional[Path]:
     """The preset file the model's bundle names (``aligner.json`` format 2), if any."""
+    from ..backends import model_kind
     from ..backends.fairseq.resources import default_model, find_bundle
 
+    if model_kind(path) == "huggingface":
+        return None  # presets live in aligner bundles; a Hugging Face directory has none
     _, bundle = find_bundle(path if path is not None else default_model())
     return None if bundle is None else bundle.preset_path
 
