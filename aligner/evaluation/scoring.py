@@ -22,6 +22,9 @@ class ScoreConfig:
     drop_invalid: bool = False
 
     def signature(self) -> str:
+        return self.signature_parts().format()
+
+    def signature_parts(self) -> Signature:
         return Signature(
             {
                 "gold": self.gold.rsplit("/", 1)[-1],
@@ -29,7 +32,7 @@ class ScoreConfig:
                 "reverse": "yes" if self.reverse_gold else "no",
                 "invalid": "drop" if self.drop_invalid else "error",
             }
-        ).format()
+        )
 
 
 def score_files(config: ScoreConfig) -> AERResult:
