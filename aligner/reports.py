@@ -14,10 +14,13 @@ from .signature import Signature
 
 if TYPE_CHECKING:
     from .evaluation.metrics import AERResult
+    from .evaluation.sweep import SweepResult
     from .runner.corpus import CorpusRun
 
 RUN_FORMAT = "aligner-run/1"
 SCORE_FORMAT = "aligner-score/1"
+SWEEP_FORMAT = "aligner-sweep/1"
+RATES = ("aer", "precision", "recall", "f1")
 
 
 def _header(format_name: str, signature: Signature) -> dict:
@@ -42,11 +45,24 @@ def score_record(result: "AERResult", signature: Signature) -> dict:
     """What ``aligner score --json`` prints: corpus-level rates in percent, and the counts behind them."""
     return {
         **_header(SCORE_FORMAT, signature),
-        "aer_percent": 100 * result.aer,
-        "precision_percent": 100 * result.precision,
-        "recall_percent": 100 * result.recall,
-        "f1_percent": 100 * result.f1,
+        **_percent(result),
         "counts": vars(result.counts),
         "sentences": result.sentences,
         "dropped_links": result.dropped_links,
     }
+
+
+def sweep_record(result: "SweepResult") -> dict:
+    """What ``aligner sweep --json`` prints: one row per layer (and head) x measure x step, rates in percent."""
+    # A sweep keeps its signature as text (it is read back from OUTPUT.json); its fields come from
+    # that text, which Signature.format wrote as key:value parts joined by "|".
+    fields = dict(part.split(":", 1) for part in result.signature.split("|"))
+    rows = [
+        {"layer": row.layer, "head": row.head, "measure": row.measure, "step": row.step, **_percent(row), "counts": vars(row.counts)}
+        for row in result.rows
+    ]
+    return {"format": SWEEP_FORMAT, "version": __version__, "signature": result.signature, "signature_fields": fields, "pairs": result.pairs, "rows": rows}
+
+
+def _percent(result) -> dict[str, float]:
+    return {f"{name}_percent": 100 * getattr(result, name) for name in RATES}
