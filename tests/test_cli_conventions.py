@@ -53,6 +53,8 @@ def test_score_reads_the_hypothesis_from_stdin_by_default(tmp_path):
     from_stdin = run("score", "--gold", GOLD, input=open(hyp).read())
     assert from_file.exit_code == from_stdin.exit_code == 0
     assert from_stdin.stdout == from_file.stdout and "AER" in from_stdin.stdout
+    empty = run("score", "--gold", GOLD, input="")
+    assert empty.exit_code == 1 and "<stdin>: hypothesis has 0 lines but gold" in empty.stderr
 
 
 def test_score_json_states_its_format_version_and_percent(tmp_path):

@@ -6,6 +6,7 @@ shows rate and, with a total, ETA. It is silent when stderr is not a terminal, a
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
 from typing import Callable, Iterator, Optional, TextIO
@@ -16,7 +17,9 @@ def progress_bar(enabled: bool = True, stream: Optional[TextIO] = None) -> Itera
     from tqdm import tqdm
 
     stream = stream if stream is not None else sys.stderr
-    with tqdm(desc="aligning", unit=" pairs", disable=not (enabled and stream.isatty()), file=stream, dynamic_ncols=True) as bar:
+    shown = enabled and stream.isatty()
+    columns, lines = _size(stream) if shown else (None, None)
+    with tqdm(desc="aligning", unit=" pairs", disable=not shown, file=stream, ncols=columns, nrows=lines) as bar:
 
         def progress(done: int, total: Optional[int]) -> None:
             if total is not None and bar.total != total:
@@ -26,3 +29,12 @@ def progress_bar(enabled: bool = True, stream: Optional[TextIO] = None) -> Itera
                 bar.update(done - bar.n)
 
         yield progress
+
+
+def _size(stream: TextIO) -> tuple[int, int]:
+    """The terminal's columns and lines; 80 x 24 where it reports none (a fresh pseudo-terminal says 0 x 0, and tqdm then draws nothing)."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (OSError, ValueError):
+        return 80, 24
+    return size.columns or 80, size.lines or 24

@@ -44,7 +44,8 @@ def score_files(config: ScoreConfig) -> AERResult:
     golds = read_gold(config.gold, config.gold_one_based, config.reverse_gold)
     hypotheses = [[(link.src, link.tgt) for link in links] for links in read_pharaoh(config.hyp)]
     if len(hypotheses) != len(golds):
-        raise InputError(f"hypothesis has {len(hypotheses)} lines but gold {config.gold} has {len(golds)}", config.hyp)
+        hyp_name = "<stdin>" if config.hyp == "-" else config.hyp  # --hyp defaults to stdin
+        raise InputError(f"hypothesis has {len(hypotheses)} lines but gold {config.gold} has {len(golds)}", hyp_name)
     dropped = 0
     if config.src is not None and config.tgt is not None:
         lengths = [len(split_words(line)) for line in read_lines(config.src)]
