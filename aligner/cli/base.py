@@ -53,8 +53,7 @@ def _verbosity(context: click.Context, parameter: click.Parameter, given: bool) 
     if parameter.name == "verbose":
         logging.getLogger().setLevel(logging.INFO)
     else:
-        context.meta[QUIET] = True
-        logging.getLogger().setLevel(logging.ERROR)
+        context.meta[QUIET] = True  # warnings still show: -q silences progress and summaries, not problems
 
 
 class _Group(click.Group):
@@ -80,8 +79,7 @@ def is_quiet(quiet: bool = False) -> bool:
 @click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_verbosity, help="No progress, signature or summary on stderr.")
 def main(verbose: bool) -> None:
     """Word alignments from a fairseq Transformer's cross-attention (weights and vector norms)."""
-    level = logging.INFO if verbose else logging.ERROR if is_quiet() else logging.WARNING
-    logging.basicConfig(level=level, format="aligner: %(levelname)s: %(message)s")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="aligner: %(levelname)s: %(message)s")
 
 
 def open_output(path: Optional[str], stack: ExitStack, append: bool = False) -> TextIO:
