@@ -32,6 +32,7 @@ class AlignedPair:
     words_without_pieces: int
     unknown_pieces: int
     skipped_long: bool = False
+    matrix: Optional[np.ndarray] = None  # the word-level matrix that decided the links, when kept (keep_matrices)
 
 
 @dataclass
@@ -70,6 +71,7 @@ class Aligner:
         self.engine.check_indices(extraction.layers, extraction.heads)
         self.config = config.replace(extraction=extraction)
         self.stats = RunStats()
+        self.keep_matrices = False  # attach each pair's word matrix to its AlignedPair (JSON Lines output)
 
     @property
     def device(self):
@@ -105,10 +107,11 @@ class Aligner:
         matrices = iter(self.engine.word_scores(runnable, requests) if runnable else [])
         results = []
         for pair in pairs:
-            links = []
+            links, matrix = [], None
             if pair.runnable:
                 by_request = next(matrices)
-                links = self.links(self.config.extraction.combine(by_request), pair)
+                matrix = self.config.extraction.combine(by_request)
+                links = self.links(matrix, pair)
             result = AlignedPair(
                 links=links,
                 src_words=len(pair.src.pieces_per_word),
@@ -117,6 +120,7 @@ class Aligner:
                 words_without_pieces=pair.src.empty_words + pair.tgt.empty_words,
                 unknown_pieces=pair.src.unknown_pieces + pair.tgt.unknown_pieces,
                 skipped_long=pair.too_long,
+                matrix=matrix if self.keep_matrices else None,
             )
             self.stats.add(result, len(pair.src.ids) + len(pair.tgt.ids))
             results.append(result)

@@ -77,6 +77,10 @@ class Signature:
     def __getitem__(self, key: str) -> str:
         return __version__ if key == "version" else {**self._parts, **self._after}[key]
 
+    def fields(self) -> dict[str, str]:
+        """The parts as a dict, in :meth:`format`'s order (``version`` included): the signature in JSON."""
+        return {**self._parts, "version": __version__, **self._after}
+
     def format(self) -> str:
         parts = [*self._parts.items(), ("version", __version__), *self._after.items()]
         return "|".join(f"{key}:{value}" for key, value in parts)

@@ -138,4 +138,4 @@ def test_symmetrized_selection_scores_what_align_writes(tmp_path):
     assert "|preset:toy.symmetrized|" in aligned.stderr and f"symmetrize:{settings['symmetrize']}+toy-deen@" in aligned.stderr
     scored = runner.invoke(main, ["score", "--gold", GOLD, "--hyp", str(links), "--src", SRC, "--tgt", TGT, "--json"])
     assert scored.exit_code == 0, scored.output
-    assert round(json.loads(scored.stdout)["aer"] * 100, 1) == reported_test_aer
+    assert round(json.loads(scored.stdout)["aer_percent"], 1) == reported_test_aer

@@ -38,7 +38,7 @@ def test_sweep_row_equals_align_then_score(swept, tmp_path, layer, head, measure
     assert CliRunner().invoke(main, args).exit_code == 0
     scored = json.loads(CliRunner().invoke(main, ["score", "--gold", GOLD, "--hyp", str(out), "--json"]).stdout)
     [row] = [r for r in swept.rows if (r.layer, r.head, r.measure, r.step) == (layer, head, measure, step)]
-    assert row.aer == scored["aer"] and row.counts.hypothesis == scored["counts"]["hypothesis"]
+    assert 100 * row.aer == scored["aer_percent"] and row.counts.hypothesis == scored["counts"]["hypothesis"]
 
 
 def test_sweep_cli_writes_markdown_and_json(tmp_path):

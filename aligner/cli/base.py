@@ -43,9 +43,40 @@ def handle_errors(command: Callable) -> Callable:
     return wrapper
 
 
-@click.group(context_settings=CONTEXT)
+QUIET = "aligner.quiet"  # context.meta key: -q given before or after the subcommand
+
+
+def _verbosity(context: click.Context, parameter: click.Parameter, given: bool) -> None:
+    """-v / -q where they stand (before or after the subcommand): log level, and quiet for the command to read."""
+    if not given:
+        return
+    if parameter.name == "verbose":
+        logging.getLogger().setLevel(logging.INFO)
+    else:
+        context.meta[QUIET] = True  # warnings still show: -q silences progress and summaries, not problems
+
+
+class _Group(click.Group):
+    """The group that gives every subcommand -v and -q too, so `aligner align -v` works as `aligner -v align`."""
+
+    def add_command(self, command: click.Command, name: Optional[str] = None) -> None:
+        taken = {option for parameter in command.params for option in getattr(parameter, "opts", ())}
+        for flag, long, help_text in (("-v", "--verbose", "Log what is loaded and decided (to stderr)."), ("-q", "--quiet", "No progress, signature or summary on stderr.")):
+            if flag not in taken:
+                command.params.append(click.Option([flag, long], is_flag=True, expose_value=False, callback=_verbosity, help=help_text))
+        super().add_command(command, name)
+
+
+def is_quiet(quiet: bool = False) -> bool:
+    """-q of the command itself, or of the group or the shared option."""
+    context = click.get_current_context(silent=True)
+    return quiet or bool(context is not None and context.meta.get(QUIET))
+
+
+@click.group(context_settings=CONTEXT, cls=_Group)
 @click.version_option(__version__, "-V", "--version")
 @click.option("-v", "--verbose", is_flag=True, help="Log what is loaded and decided (to stderr).")
+@click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_verbosity, help="No progress, signature or summary on stderr.")
 def main(verbose: bool) -> None:
     """Word alignments from a translation model's cross-attention (weights and vector norms): fairseq or Hugging Face."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="aligner: %(levelname)s: %(message)s")

@@ -33,8 +33,9 @@ from .base import CONTEXT, InputFile, PathArg, decision_options, handle_errors, 
 @click.option("--dev-gold-one-based/--dev-gold-zero-based", default=False, show_default=True, help="Index base of --dev-gold (deen_bicici100 is 0-based).")
 @click.option("--dev", "dev_pairs", type=click.IntRange(min=1), help="Use the first N pairs of this gold set as the dev set instead (they stay in the test report).")
 @click.option("--reverse-path", type=PathArg, help="With --select: also choose a symmetrized setting for this target-to-source model and --path; writes OUTPUT.symmetrized.preset.json.")
+@click.option("--json", "as_json", is_flag=True, help="Print every row as JSON on stdout (rates in percent: aer_percent, ...) instead of the layer table.")
 @handle_errors
-def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrite, curve, select_on_dev, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs, reverse_path, **settings) -> None:
+def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrite, curve, select_on_dev, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs, reverse_path, as_json, **settings) -> None:
     """AER of every decoder layer (and head) x {weight, norm} x {awo, awi} on a gold set."""
     from ..config import AlignConfig
     from ..io import read_gold, read_parallel
@@ -64,8 +65,13 @@ def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrit
     aligner = Aligner(AlignConfig(**settings))
     golds = read_gold(gold, not gold_zero_based, reverse_gold)
     result = run_sweep(aligner, read_parallel(src, tgt), golds, per_head=heads)
-    click.echo(result.layer_table())
-    click.echo(result.signature, err=True)
+    if as_json:
+        from ..reports import sweep_record
+
+        click.echo(json.dumps(sweep_record(result), indent=1))
+    else:
+        click.echo(result.layer_table())
+        click.echo(result.signature, err=True)
     if targets:
         output.parent.mkdir(parents=True, exist_ok=True)
         image = None
