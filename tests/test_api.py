@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from click.testing import CliRunner
 
@@ -112,3 +114,20 @@ def test_plot_applies_the_bundles_preset(bundle, tmp_path):  # noqa: F811
     assert "|layer:1,2/3|head:2|measure:weight,norm|step:awo|" in caption and "|preset:toy-dev+layers+measure|" in caption
     caption = plot(tmp_path, "--path", str(bundle), "--no-preset")
     assert "preset:" not in caption and "|layer:1/3|head:all|measure:weight,norm|step:awi|" in caption
+
+
+def test_sweep_reports_the_bundle_presets_row_as_align_scores_it(bundle, tmp_path):  # noqa: F811
+    src, tgt, gold = str(SAMPLE / "sample.de"), str(SAMPLE / "sample.en"), str(SAMPLE / "sample.talp")
+    swept = CliRunner().invoke(main, ["sweep", "--path", str(bundle), "--src", src, "--tgt", tgt, "--gold", gold, "--no-per-head", "--device", "cpu", "-o", str(tmp_path / "s")])
+    assert swept.exit_code == 0, swept.output
+    [line] = [line for line in swept.stdout.splitlines() if line.startswith("The bundle's preset")]
+    assert line.startswith("The bundle's preset toy-dev (layer:3/3|head:2|measure:weight|step:awo|merge:sum-mean|decision:argmax-source|eos:null|punct:final): AER ")
+    aligned = CliRunner().invoke(main, ["align", "--path", str(bundle), "--src", src, "--tgt", tgt, "--device", "cpu", "-o", str(tmp_path / "a")])
+    assert aligned.exit_code == 0, aligned.output
+    scored = CliRunner().invoke(main, ["score", "--gold", gold, "--hyp", str(tmp_path / "a"), "--json"])
+    assert line.endswith(f"AER {json.loads(scored.stdout)['aer'] * 100:.1f}")
+    record = json.loads((tmp_path / "s.json").read_text())
+    assert record["preset"]["name"] == "toy-dev" and abs(record["preset"]["aer"] - json.loads(scored.stdout)["aer"]) < 1e-12
+    assert "The bundle's preset toy-dev" in (tmp_path / "s.md").read_text()
+    no_row = CliRunner().invoke(main, ["sweep", "--path", str(bundle), "--src", src, "--tgt", tgt, "--gold", gold, "--no-per-head", "--no-preset-row", "--device", "cpu"])
+    assert no_row.exit_code == 0 and "The bundle's preset" not in no_row.stdout
