@@ -47,7 +47,7 @@ def with_preset(settings: Mapping[str, Any], preset: Path, given: Collection[str
 
     name, recorded = read_preset(preset)
     if "symmetrize" in recorded and settings.get("reverse_path") is None:
-        raise ConfigError(f"preset {name} ({preset}) symmetrizes two models: give the reverse model (--reverse-path, reverse_path=)")
+        raise ConfigError(f"preset {name} ({preset}) symmetrizes two models: give the reverse model with --reverse-path (reverse_path=)")
     chosen = dict(settings)
     overridden = []
     for key, value in recorded.items():

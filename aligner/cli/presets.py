@@ -7,6 +7,7 @@ from typing import Optional
 
 import click
 
+from ..errors import ConfigError
 from .base import options
 
 preset_options = options(
@@ -30,4 +31,7 @@ def apply_preset(
     names = options or {}
     defaults = (None, click.core.ParameterSource.DEFAULT)
     given = {key for key in settings if context.get_parameter_source(names.get(key, key)) not in defaults}
-    return preset_settings(settings, False if no_preset else (preset_file or True), given)
+    try:
+        return preset_settings(settings, False if no_preset else (preset_file or True), given)
+    except ConfigError as exc:  # a preset that needs an option not given: a usage error, as before the library had the rule
+        raise click.UsageError(str(exc)) from None
