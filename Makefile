@@ -4,6 +4,8 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
+DEMO_VENV ?= .venv-demo
+DEMO_STAMP := $(DEMO_VENV)/.installed
 PYTEST_ARGS ?=
 
 .PHONY: venv test demo fixtures docs-image prepare-data teacher train-deen train-guided train-ende track-guided export-latest bench eflomal-baseline track-deen track-ende deen-best paper-slice hf-opus-mt clean
@@ -23,13 +25,20 @@ test: $(STAMP)
 	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-demo: $(STAMP)
+# The demo needs only the runtime (torch, numpy, click, sentencepiece, tqdm): its own venv, no dev,
+# eval or fairseq extras; constraints.txt keeps torch the CPU build.
+$(DEMO_STAMP): setup.cfg pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/pip install -q -c constraints.txt -e .
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	@mkdir -p build
-	$(VENV)/bin/aligner align --src data/sample/sample.de --tgt data/sample/sample.en -o build/demo.align --overwrite --scores
+	$(DEMO_VENV)/bin/aligner align --src data/sample/sample.de --tgt data/sample/sample.en -o build/demo.align --overwrite --scores
 	@echo "--- alignments (Pharaoh i-j:score, 0-based, source first) ---"
 	@cat build/demo.align
 	@echo "--- scored against the hand-made gold data/sample/sample.talp ---"
-	$(VENV)/bin/aligner score --gold data/sample/sample.talp --hyp build/demo.align --src data/sample/sample.de --tgt data/sample/sample.en
+	$(DEMO_VENV)/bin/aligner score --gold data/sample/sample.talp --hyp build/demo.align --src data/sample/sample.de --tgt data/sample/sample.en
 
 fixtures: $(STAMP)
 	TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 OMP_NUM_THREADS=1 $(PY) tests/fixtures/make_fixtures.py
@@ -37,7 +46,7 @@ fixtures: $(STAMP)
 # The README's picture: the bundled (toy) model on sample pair 3, weights vs norms per layer.
 docs-image: $(STAMP)
 	$(VENV)/bin/aligner plot --src data/sample/sample.de --tgt data/sample/sample.en --gold data/sample/sample.talp \
-		--lines 3 --layers 1,2,3 --measures weight,norm --steps awi --device cpu --dpi 100 \
+		--lines 3 --layers 1,2,3 --measures weight,norm --steps awi --no-preset --device cpu --dpi 100 \
 		-o docs/alignment-example.png --overwrite
 
 # --- training and evaluation (eval/; see eval/recipe/README.md). State lives outside the tree. ---

@@ -61,7 +61,11 @@ def sweep_record(result: "SweepResult") -> dict:
         {"layer": row.layer, "head": row.head, "measure": row.measure, "step": row.step, **_percent(row), "counts": vars(row.counts)}
         for row in result.rows
     ]
-    return {"format": SWEEP_FORMAT, "version": __version__, "signature": result.signature, "signature_fields": fields, "pairs": result.pairs, "rows": rows}
+    record = {"format": SWEEP_FORMAT, "version": __version__, "signature": result.signature, "signature_fields": fields, "pairs": result.pairs, "rows": rows}
+    if result.preset is not None:  # the bundle's own preset, scored with its own decision
+        preset = result.preset
+        record["preset"] = {"name": preset.name, "settings": preset.settings, **_percent(preset), "counts": vars(preset.counts)}
+    return record
 
 
 def _percent(result) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""The model `aligner` uses without --path: data/models/deen-guided (see its MODEL_CARD.md)."""
+"""The model `aligner` uses without --path: aligner/models/deen-guided (see its MODEL_CARD.md)."""
 
 from __future__ import annotations
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 from contextlib import ExitStack
-from pathlib import Path
-from typing import Optional
 
 import click
 
@@ -15,6 +13,7 @@ from ..errors import InputError
 from ..io import check_output
 from ..reports import run_record
 from .base import CONTEXT, InputFile, PathArg, _indices, _inputs, decision_options, handle_errors, input_options, is_quiet, main, model_options, open_output, run_options
+from .presets import apply_preset, preset_options
 from .progress import progress_bar
 
 
@@ -35,8 +34,7 @@ from .progress import progress_bar
 @click.option("--scores-file", type=click.Path(dir_okay=False), help="Also write each link's score (its share of the row, 4 decimals), one line per pair in the Pharaoh line's order.")
 @click.option("--words-file", type=click.Path(dir_okay=False), help="Also write each link as src_word<sep>tgt_word, one line per pair (awesome-align's word file).")
 @click.option("--matrix/--no-matrix", default=False, show_default=True, help="With --format jsonl: add each pair's word-level matrix (target words x source words + </s>).")
-@click.option("--preset", "preset_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Settings chosen by 'aligner sweep --select'; options given here override them. [default: the model bundle's own preset, if its aligner.json names one]")
-@click.option("--no-preset", is_flag=True, help="Ignore the bundle's preset: the paper's defaults, changed only by the options given.")
+@preset_options
 @click.option("--reverse-path", type=PathArg, help="A target-to-source model (checkpoint, bundle or Hugging Face model) run on the swapped pairs; its links are symmetrized with --path's.")
 @click.option("--symmetrize", type=click.Choice(SYMMETRIZATIONS), default="grow-diag-final-and", show_default=True, help="How forward and reverse links combine (with --reverse-path).")
 @click.option("--skip-long", is_flag=True, help="Write an empty line for pairs longer than the model's positions instead of failing.")
@@ -65,13 +63,7 @@ def align(context, src, tgt, bitext, output, overwrite, resume, scores, output_f
         raise click.UsageError("--resume and --overwrite exclude each other")
     if resume and output in (None, "-"):
         raise click.UsageError("--resume needs an output file (-o)")
-    if preset_file is not None and no_preset:
-        raise click.UsageError("--preset and --no-preset exclude each other")
-    if preset_file is None and not no_preset:
-        preset_file = bundle_preset(settings.get("path"))
-    if preset_file is not None:
-        settings = _with_preset(context, settings, preset_file)
-    config = AlignConfig(**settings)
+    config = AlignConfig(**apply_preset(context, settings, preset_file, no_preset))
     inputs = _inputs(src, tgt, bitext)
     outputs = OutputSpec(output_format, scores, scores_file, words_file, matrix)
     quiet = is_quiet(quiet)
@@ -83,35 +75,6 @@ def align(context, src, tgt, bitext, output, overwrite, resume, scores, output_f
         _print_json(run_record(result), to_stdout=output not in (None, "-"))
     elif not quiet:
         _report(result)
-
-
-def _with_preset(context: click.Context, settings: dict, preset_file: Path) -> dict:
-    """The preset's settings where the command line left an option at its default."""
-    from ..evaluation.select import read_preset
-
-    name, preset = read_preset(preset_file)
-    if "symmetrize" in preset and settings.get("reverse_path") is None:
-        raise click.UsageError(f"preset {name} ({preset_file}) symmetrizes two models: give the reverse model with --reverse-path")
-    chosen = dict(settings)
-    overridden = []
-    for key, value in preset.items():
-        if context.get_parameter_source(key) in (None, click.core.ParameterSource.DEFAULT):
-            chosen[key] = value
-        else:
-            overridden.append(key)
-    chosen["preset"] = "+".join([name, *overridden])
-    return chosen
-
-
-def bundle_preset(path: Optional[Path]) -> Optional[Path]:
-    """The preset file the model's bundle names (``aligner.json`` format 2), if any."""
-    from ..backends import model_kind
-    from ..backends.fairseq.resources import default_model, find_bundle
-
-    if model_kind(path) == "huggingface":
-        return None  # presets live in aligner bundles; a Hugging Face directory has none
-    _, bundle = find_bundle(path if path is not None else default_model())
-    return None if bundle is None else bundle.preset_path
 
 
 def _print_json(record: dict, to_stdout: bool = True) -> None:

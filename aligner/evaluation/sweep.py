@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Callable, Hashable, Iterable, Iterator, Mapping, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Callable, Hashable, Iterable, Iterator, Mapping, Optional, Sequence, TypeVar, Union
 
 import numpy as np
 
@@ -15,6 +15,12 @@ from .metrics import AlignmentCounts, count_links, scores_from_counts
 from ..engine import EncodedPair
 from ..extraction import ScoreRequest
 from ..pipeline import Aligner
+from ..signature import Signature
+
+if TYPE_CHECKING:
+    from ..config import AlignConfig
+
+PRESET_PARTS = ("layer", "head", "measure", "step", "merge", "decision", "eos", "punct")
 
 
 @dataclass(frozen=True)
@@ -31,17 +37,37 @@ class SweepRow:
 
 
 @dataclass(frozen=True)
+class PresetRow:
+    """The bundle preset's own settings (what ``aligner align`` uses with no options), scored in the same pass."""
+
+    name: str
+    settings: str  # its signature's alignment parts, e.g. layer:5/6|head:1|...
+    aer: float
+    precision: float
+    recall: float
+    f1: float
+    counts: AlignmentCounts
+
+    def line(self) -> str:
+        return f"The bundle's preset {self.name} ({self.settings}): AER {self.aer * 100:.1f}"
+
+
+@dataclass(frozen=True)
 class SweepResult:
     rows: list[SweepRow]
     pairs: int
     signature: str
+    preset: Optional[PresetRow] = None
 
     def best(self, measure: str, step: str, heads: bool = False) -> SweepRow:
         candidates = [r for r in self.rows if r.measure == measure and r.step == step and (r.head is not None) == heads]
         return min(candidates, key=lambda r: (r.aer, r.layer, r.head or 0))
 
     def to_json(self) -> str:
-        return json.dumps({"pairs": self.pairs, "signature": self.signature, "rows": [asdict(r) for r in self.rows]}, indent=1)
+        record = {"pairs": self.pairs, "signature": self.signature, "rows": [asdict(r) for r in self.rows]}
+        if self.preset is not None:
+            record["preset"] = asdict(self.preset)
+        return json.dumps(record, indent=1)
 
     def layer_table(self) -> str:
         """Markdown: one row per step x measure, one column per layer, AER in percent."""
@@ -70,6 +96,8 @@ class SweepResult:
     def markdown(self, image: Optional[str] = None) -> str:
         """The report; ``image`` names an AER-vs-layer picture beside it to show under the table."""
         parts = [f"AER (%) on {self.pairs} sentence pairs; lower is better.", "", self.layer_table()]
+        if self.preset is not None:
+            parts += ["", self.preset.line() + " (its own decision, not the table's)."]
         if image:
             parts += ["", f"![AER against decoder layer]({image})"]
         for step in STEPS:
@@ -141,18 +169,49 @@ def corpus_counts(
 
 
 def run_sweep(
-    aligner: Aligner, pairs: Iterable[SentencePair], golds: Sequence[GoldLinks], per_head: bool = True
+    aligner: Aligner,
+    pairs: Iterable[SentencePair],
+    golds: Sequence[GoldLinks],
+    per_head: bool = True,
+    preset: Optional["AlignConfig"] = None,
 ) -> SweepResult:
-    """Corpus-level AER of every request, with the aligner's merges and decision."""
+    """Corpus-level AER of every request, with the aligner's merges and decision.
+
+    ``preset`` (settings with ``preset`` naming them, as :mod:`aligner.presets` makes them for the
+    bundle's own preset) is scored in the same pass with its own layers, heads and decision.
+    """
     info = aligner.engine.info
     requests = sweep_requests(info.decoder_layers, info.heads, per_head, aligner.config.src_merge, aligner.config.tgt_merge)
-    totals = corpus_counts(aligner, pairs, golds, requests, requests, lambda request, matrices, pair: aligner.links(matrices[request], pair))
+    settings: list[Union[ScoreRequest, str]] = list(requests)
+    extraction = preset.extraction.for_model(info.decoder_layers) if preset is not None else None
+    decide_preset: dict[str, Callable[[Mapping[ScoreRequest, np.ndarray], EncodedPair], list[ScoredLink]]] = {}
+    if preset is not None and extraction is not None:
+        aligner.engine.check_indices(extraction.layers, extraction.heads)
+        requests = list(dict.fromkeys([*requests, *extraction.requests()]))
+        settings.append("preset")
+        rule, chosen = preset.rule, extraction
+        decide_preset["preset"] = lambda matrices, pair: rule.links(chosen.combine(matrices), pair.final_punctuation)
+
+    def links_of(setting, matrices, pair):
+        if isinstance(setting, ScoreRequest):
+            return aligner.links(matrices[setting], pair)
+        return decide_preset[setting](matrices, pair)
+
+    totals = corpus_counts(aligner, pairs, golds, requests, settings, links_of)
+    preset_row = None
+    if preset is not None and extraction is not None:
+        parts = Signature.of(info, extraction, preset.rule)
+        described = "|".join(f"{key}:{parts[key]}" for key in PRESET_PARTS)
+        counts = totals.pop("preset")
+        preset_row = PresetRow(str(preset.preset), described, *scores_from_counts(counts), counts)
     rows = []
-    for request, counts in totals.items():
-        aer, precision, recall, f1 = scores_from_counts(counts)
-        head = None if request.head is None else request.head + 1
-        rows.append(SweepRow(request.layer + 1, head, request.measure, request.step, aer, precision, recall, f1, counts))
+    for setting, setting_counts in totals.items():
+        if not isinstance(setting, ScoreRequest):
+            continue
+        aer, precision, recall, f1 = scores_from_counts(setting_counts)
+        head = None if setting.head is None else setting.head + 1
+        rows.append(SweepRow(setting.layer + 1, head, setting.measure, setting.step, aer, precision, recall, f1, setting_counts))
     signature = aligner.signature.update(
         layer=f"all/{info.decoder_layers}", head="all+each" if per_head else "all", measure="all", step="all"
     )
-    return SweepResult(rows, len(golds), str(signature))
+    return SweepResult(rows, len(golds), str(signature), preset_row)
