@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo fixtures docs-image prepare-data teacher train-deen train-guided train-ende track-guided export-latest bench eflomal-baseline track-deen track-ende deen-best paper-slice clean
+.PHONY: venv test demo fixtures docs-image prepare-data teacher train-deen train-guided train-ende track-guided export-latest bench eflomal-baseline track-deen track-ende deen-best deen-measures paper-slice clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,11 @@ REVERSE ?=
 deen-best: $(STAMP)
 	$(PY) eval/deen_best.py --forward plain=data/models/deen-small --forward guided=$(GUIDED_CKPT) \
 		$(if $(REVERSE),--reverse $(REVERSE)) --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model
+
+# Every measure (weight, norm, ALTI+, AttnRes(Ln)-N, value zeroing) per layer on the RWTH gold for the shipped
+# models, the dev-chosen best on test, and cost ratios vs norm on 2,000 newstest2014 pairs (eval/results/deen-measures.md).
+deen-measures: $(STAMP)
+	$(PY) eval/deen_measures.py --models deen-guided,deen-small --cost-pairs 2000
 
 # The newest de->en checkpoint as an aligner bundle (fp16, no optimizer state).
 export-latest: $(STAMP)

@@ -47,6 +47,11 @@ class SubLayer:
     def post_norm(self) -> bool:
         return self.gamma is not None
 
+    def float(self) -> "SubLayer":
+        """The same in float32 (the measures run in float32 whatever the model's dtype)."""
+        gamma, beta = (None if t is None else t.float() for t in (self.gamma, self.beta))
+        return SubLayer(self.residual.float(), self.out_bias.float(), gamma, beta, self.eps)
+
 
 def pre_norm_sum(alpha: torch.Tensor, values: torch.Tensor, block: SubLayer) -> torch.Tensor:
     """``z_i = sum_j T_ij + r_i + b_O``: (batch, target, dim)."""

@@ -18,7 +18,7 @@ from .backends import load_backend
 from .backends.base import SIDES, Backend, CrossAttention, ModelInfo
 from .batching import token_batches
 from .choices import RESIDUAL_MEASURES
-from .contributions import RESIDUAL_COLUMN, SubLayer
+from .contributions import RESIDUAL_COLUMN
 from .decisions import is_punctuation
 from .errors import ConfigError, InputError
 from .extraction import ScoreRequest
@@ -119,10 +119,10 @@ def _float(tensor: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
     return None if tensor is None else tensor.float()
 
 
-def _float_block(block: Optional[SubLayer]) -> Optional[SubLayer]:
-    if block is None:
-        return None
-    return SubLayer(block.residual.float(), block.out_bias.float(), _float(block.gamma), _float(block.beta), block.eps)
+def _scores(request: ScoreRequest, cross: CrossAttention) -> np.ndarray:
+    """One request's float32 scores of a batch: one device-to-host copy per request, not per pair."""
+    block = None if cross.block is None else cross.block.float()
+    return measure_scores(request.measure, cross.alpha, _float(cross.values), request.head, block).float().cpu().numpy()
 
 
 class Engine:
@@ -190,21 +190,11 @@ class Engine:
             return self.backend.cross_attention(batch, layers, need_values)
 
     def piece_scores(self, batch: Sequence[EncodedPair], requests: Sequence[ScoreRequest]) -> dict[ScoreRequest, np.ndarray]:
-        """(batch, decoder steps, source) float32 scores of each request, from one forward pass."""
+        """(batch, decoder steps, source [+ residual]) float32 scores of each request, from one forward pass."""
         need_values = any(request.measure != "weight" for request in requests)
         with torch.inference_mode():
             attention = self.backend.cross_attention(batch, {request.layer for request in requests}, need_values)
-            # One device-to-host copy per request and batch, not one per pair.
-            return {
-                request: measure_scores(
-                    request.measure,
-                    attention[request.layer].alpha,
-                    _float(attention[request.layer].values),
-                    request.head,
-                    _float_block(attention[request.layer].block),
-                ).float().cpu().numpy()
-                for request in requests
-            }
+            return {request: _scores(request, attention[request.layer]) for request in requests}
 
     def word_scores(self, batch: Sequence[EncodedPair], requests: Sequence[ScoreRequest]) -> list[WordScores]:
         """Word-level matrices of each pair of a batch of runnable pairs, per request."""
