@@ -321,10 +321,10 @@ def read_sweep_json(path: os.PathLike | str) -> "SweepResult":
 
 
 def sweep_figure(result: "SweepResult") -> "Figure":
-    """AER (%) against decoder layer: one line per measure x step, from the layer-level rows."""
+    """AER (%) against decoder layer: one line per measure (and residual rule) x step, from the layer-level rows."""
     series: dict[tuple[str, str], list] = {}
     for row in sorted((r for r in result.rows if r.head is None), key=lambda r: r.layer):
-        series.setdefault((row.measure, row.step), []).append(row)
+        series.setdefault((row.setting, row.step), []).append(row)
     if not series:
         raise InputError("the sweep has no layer-level rows (head null) to draw")
     figure = new_figure(6.4, 4.4)

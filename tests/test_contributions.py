@@ -232,3 +232,39 @@ def test_measures_match_direct_float64_computation_from_fairseq_modules(bundle_n
             scale = theirs[real].abs().max()
             difference = ((mine[real] - theirs[real]).abs() / scale).max().item()
             assert difference <= 1e-5, f"layer {index + 1} {name}: differs by {difference:.2e} of the largest value"
+
+
+# --- the Hugging Face backend's sub-layer -----------------------------------------------------
+
+
+@pytest.mark.parametrize("family", ["marian", "fsmt", "m2m100"])  # post-norm, post-norm time-first, pre-norm
+def test_hf_sub_layer_rebuilds_the_models_own_output(family, tmp_path):
+    from aligner.backends.huggingface.backend import HFSeq2SeqBackend
+    from aligner.contributions import layer_output, pre_norm_sum
+
+    from .hf_tiny import CODES, build
+    from .test_hf_backend import batches_of, sample_pairs
+
+    backend = HFSeq2SeqBackend.load(build(family, tmp_path, seed=3), src_lang_code=CODES[family][0], tgt_lang_code=CODES[family][1],
+                                    hash_cache=tmp_path / "h.json")
+    layer = backend.decoder_layers[0]
+    # Post-norm: the LayerNorm after the cross-attention gives y; pre-norm: y enters the feed-forward block's LayerNorm.
+    watched = layer.final_layer_norm if backend.family.pre_norm else layer.encoder_attn_layer_norm
+    seen: list[torch.Tensor] = []
+
+    def keep(module, args, output):
+        value = args[0] if backend.family.pre_norm else output
+        seen.append(value.transpose(0, 1) if backend.family.time_first else value)
+
+    handle = watched.register_forward_hook(keep)
+    try:
+        group, batch = next(iter(batches_of(backend, sample_pairs(6), 6)))
+        decoding = backend.forced_decode(batch.src_ids, batch.src_mask, batch.decoder_input_ids, [0, 1], need_values=True)
+    finally:
+        handle.remove()
+    cross = decoding.cross_attention[0]
+    assert cross.block is not None and cross.values is not None and cross.block.post_norm == (not backend.family.pre_norm)
+    rebuilt = layer_output(pre_norm_sum(cross.alpha, cross.values.float(), cross.block.float()), cross.block.float())
+    for row, pair in enumerate(group):
+        steps = len(backend.layout.decoder_ids(pair.tgt.ids))
+        torch.testing.assert_close(rebuilt[row, :steps], seen[0][row, :steps].float(), rtol=1e-5, atol=1e-5)
