@@ -103,15 +103,17 @@ def main() -> None:
         notebook_table(),
         "",
     ]
-    for name in args.models.split(","):
-        aligner = Aligner(AlignConfig(path=ROOT / "data" / "models" / name, device="cpu", batch_size=32))
+    sections: dict[str, list[str]] = {}
+
+    def write() -> None:
+        args.out.write_text("\n".join(parts + [line for section in sections.values() for line in section]) + "\n")
+
+    aligners = {name: Aligner(AlignConfig(path=ROOT / "data" / "models" / name, device="cpu", batch_size=32)) for name in args.models.split(",")}
+    for name, aligner in aligners.items():  # the AER first, written as soon as each is known; costs last
         started = time.perf_counter()
         on_test = run_sweep(aligner, test.pairs, test.golds, per_head=False)
         on_dev = run_sweep(aligner, dev.pairs, dev.golds, per_head=False)
-        sweep_seconds = time.perf_counter() - started
-        seconds = costs(aligner, news, layer=1)
-        ratio = " | ".join(f"{seconds[m] / seconds['norm']:.2f}" for m in MEASURES)
-        parts += [
+        sections[name] = [
             f"## {name}",
             "",
             "Test set, per layer:",
@@ -122,18 +124,27 @@ def main() -> None:
             "",
             dev_chosen(on_dev, on_test),
             "",
-            f"Cost relative to `norm` (layer 2, AWI, forward pass included, {len(news)} newstest2014 pairs, one thread, one run;"
-            f" norm took {seconds['norm']:.1f} s):",
+            f"(both sweeps: {time.perf_counter() - started:.0f} s)  `{on_test.signature}`",
+            "",
+        ]
+        write()
+        print(f"{name}: sweeps done", flush=True)
+    for name, aligner in aligners.items():
+        if not args.cost_pairs:
+            break
+        seconds = costs(aligner, news, layer=1)
+        ratio = " | ".join(f"{seconds[m] / seconds['norm']:.2f}" for m in MEASURES)
+        sections[name] += [
+            f"Cost of {name} relative to `norm` (layer 2, AWI, forward pass included, {len(news)} newstest2014 pairs,"
+            f" one thread, one run, measures interleaved batch by batch; norm took {seconds['norm']:.1f} s):",
             "",
             "| " + " | ".join(MEASURES) + " |",
             "|---" * len(MEASURES) + "|",
             f"| {ratio} |",
             "",
-            f"(both sweeps: {sweep_seconds:.0f} s)  `{on_test.signature}`",
-            "",
         ]
-        args.out.write_text("\n".join(parts) + "\n")
-        print(f"{name} done", flush=True)
+        write()
+        print(f"{name}: costs done", flush=True)
 
 
 if __name__ == "__main__":
