@@ -51,7 +51,7 @@ def test_sweep_cli_writes_markdown_and_json(tmp_path):
     result = CliRunner().invoke(main, ["sweep", "--src", SRC, "--tgt", TGT, "--gold", GOLD, "--no-heads", "-o", str(prefix), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert "| AWI norm |" in result.stdout
-    assert len(json.loads(prefix.with_suffix(".json").read_text())["rows"]) == 3 * 2 * 2
+    assert len(json.loads(prefix.with_suffix(".json").read_text())["rows"]) == 3 * 2 * (2 + 4 * 2)
     assert "layer:all/3" in prefix.with_suffix(".md").read_text()
     again = CliRunner().invoke(main, ["sweep", "--src", SRC, "--tgt", TGT, "--gold", GOLD, "-o", str(prefix)])
     assert again.exit_code == 1 and "refusing to overwrite" in again.stderr
