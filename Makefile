@@ -8,7 +8,8 @@ DEMO_VENV ?= .venv-demo
 DEMO_STAMP := $(DEMO_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo fixtures docs-image prepare-data teacher train-deen train-guided train-ende track-guided export-latest bench eflomal-baseline track-deen track-ende deen-best paper-slice hf-opus-mt clean
+.PHONY: venv test demo fixtures docs-image prepare-data teacher train-deen train-guided train-ende track-guided export-latest bench eflomal-baseline track-deen track-ende deen-best deen-measures paper-slice hf-opus-mt clean
+
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -81,6 +82,11 @@ REVERSE ?=
 deen-best: $(STAMP)
 	$(PY) eval/deen_best.py --forward plain=data/models/deen-small --forward guided=$(GUIDED_CKPT) \
 		$(if $(REVERSE),--reverse $(REVERSE)) --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model
+
+# Every measure (weight, norm, ALTI+, AttnRes(Ln)-N, value zeroing) per layer on the RWTH gold for the shipped
+# models, the dev-chosen best on test, and cost ratios vs norm on 2,000 newstest2014 pairs (eval/results/deen-measures.md).
+deen-measures: $(STAMP)
+	$(PY) eval/deen_measures.py --models deen-guided,deen-small --cost-pairs 2000
 
 # The newest de->en checkpoint as an aligner bundle (fp16, no optimizer state).
 export-latest: $(STAMP)

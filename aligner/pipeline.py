@@ -117,8 +117,11 @@ class Aligner:
         return self.config.extraction.requests()
 
     def links(self, matrix: np.ndarray, pair: EncodedPair) -> list[ScoredLink]:
-        """The configured decision on one pair's word matrix, then the final-punctuation rule."""
-        return self.config.rule.links(matrix, pair.final_punctuation)
+        """The configured decision on one pair's word matrix, then the final-punctuation rule.
+
+        A matrix with two columns after the source words is a residual measure's (``</s>``, residual).
+        """
+        return self.config.rule.links(matrix, pair.final_punctuation, residual=matrix.shape[1] - pair.src_words == 2)
 
     @property
     def signature(self) -> Signature:

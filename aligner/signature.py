@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Iterable, Mapping, Optional
 
 from . import __version__
-from .choices import DTYPES
+from .choices import DTYPES, RESIDUAL_MEASURES
 
 if TYPE_CHECKING:
     from .backends.base import ModelInfo
@@ -58,6 +58,8 @@ class Signature:
             "subword": info.subword,
             "dtype": DTYPES[info.dtype],
         }
+        if extraction.measure in RESIDUAL_MEASURES:
+            parts["residual"] = "null" if rule.residual_null else "dropped"
         if preset:
             parts["preset"] = preset
         return cls(parts)

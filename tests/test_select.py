@@ -36,6 +36,10 @@ def test_grid_covers_layers_pairs_measures_steps_decisions():
     assert {c.extraction.heads for c in grid} == {()}
     assert {c.rule.decision for c in grid} == {"argmax", "argmax-both", "argmax-source", "threshold"}
     assert len(grid) == len(set(grid))
+    assert {c.extraction.measure for c in grid} == {"weight", "norm", "alti-xattn", "attn-res-norm", "attn-res-ln-norm", "value-zeroing"}
+    assert {(c.extraction.measure, c.rule.residual_null) for c in grid if c.rule.residual_null} == {
+        (m, True) for m in ("alti-xattn", "attn-res-norm", "attn-res-ln-norm", "value-zeroing")
+    }
 
 
 def test_grid_with_heads_adds_every_single_head_of_every_layer():
@@ -43,7 +47,10 @@ def test_grid_with_heads_adds_every_single_head_of_every_layer():
     added = [c for c in with_heads if c.extraction.heads]
     assert {(c.extraction.layers, c.extraction.heads) for c in added} == {((l,), (h,)) for l in (1, 2, 3) for h in (1, 2)}
     assert len(with_heads) == len(plain) + len(added) and set(plain) <= set(with_heads)
-    assert len(added) == 6 * len(plain) // 5  # 6 (layer, head) sets beside the 5 layer sets, same decisions
+    # 6 (layer, head) sets beside the 5 layer sets, same decisions, but only the 2 measures with a
+    # per-head form of the 10 measure x residual-rule settings of a layer set.
+    assert len(added) == 6 * (len(plain) // 5) * 2 // 10
+    assert {c.extraction.measure for c in added} == {"weight", "norm"}
     assert {c.label.split()[0] for c in added} == {f"L{l}H{h}" for l in (1, 2, 3) for h in (1, 2)}
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Collection, Optional, Protocol, Sequence
 if TYPE_CHECKING:
     import torch
 
+    from ..contributions import SubLayer
     from ..engine import EncodedPair
 
 SIDES = ("source", "target")
@@ -65,6 +66,9 @@ class CrossAttention:
 
     alpha: "torch.Tensor"
     values: Optional["torch.Tensor"]
+    # The residual r_i, b_O and the LayerNorm after the sub-layer (post-norm), for the measures
+    # of aligner.contributions; None when the values were not asked for.
+    block: Optional["SubLayer"] = None
 
 
 class Backend(Protocol):

@@ -149,6 +149,8 @@ decision_options = options(
     click.option("--final-punct/--no-final-punct", default=False, show_default=True, help="When both sentences end in punctuation, link those two tokens to each other only."),
     click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Least share of the row's score for a link (with --decision threshold)."),
     click.option("--eos-null/--no-eos-null", default=True, show_default=True, help="A target word whose best source is </s> stays unaligned; --no-eos-null excludes </s> instead."),
+    click.option("--residual-null/--no-residual-null", default=False, show_default=True,
+                 help="Residual measures (alti-xattn, attn-res-*, value-zeroing): a target word whose best column is the residual stays unaligned, like </s>; by default the residual column is dropped."),
 )
 run_options = options(
     click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Most sentence pairs per forward pass."),

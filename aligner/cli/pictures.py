@@ -62,7 +62,7 @@ def _selected_pairs(pairs: Iterator, lines: tuple[int, ...], input_name: str) ->
 @click.option("--gold-zero-based", is_flag=True, help="Gold indices start at 0. [default: 1-based]")
 @click.option("--reverse-gold", is_flag=True, help="Gold lists target-source links; swap them.")
 @click.option("--layer", "--layers", "layers", callback=_indices, help="Decoder layers, 1-based: 2, a range 1-3 or a list 1,3: one panel column each (not averaged, unlike align). [default: the preset's, else the default --layer of align]")
-@click.option("--measure", "--measures", "measures", callback=_comma_list(MEASURES), default=",".join(MEASURES), help="Panel rows: weight, norm or both (weight,norm). [default: the preset's measure, else weight,norm]")
+@click.option("--measure", "--measures", "measures", callback=_comma_list(MEASURES), default="weight,norm", help="Panel rows: any of the measures, comma-separated (weight,norm,alti-xattn,...). [default: the preset's measure, else weight,norm]")
 @click.option("--step", "--steps", "steps", callback=_comma_list(STEPS), default="awi", help="Panel rows: awi, awo or both (awi,awo). [default: the preset's step, else awi]")
 @decision_options
 @run_options
