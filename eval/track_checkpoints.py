@@ -166,7 +166,7 @@ def evaluate(path: Path, args: argparse.Namespace, pairs, golds) -> dict[str, An
         batch_size=args.batch_size,
     )
     aligner = Aligner(config)
-    result = run_sweep(aligner, pairs, golds, per_head=args.heads)
+    result = run_sweep(aligner, pairs, golds, per_head=args.heads, measures=("weight", "norm"))  # the curve compares the paper's two measures; eval/deen_measures.py has the rest
     table: dict[str, dict[str, dict[str, list[float]]]] = {}
     heads: dict[str, dict[str, list[list[float]]]] = {}
     for row in sorted(result.rows, key=lambda r: (r.layer, r.head or 0)):
