@@ -13,7 +13,7 @@ import click
 
 from ..choices import MEASURES, STEPS, SYMMETRIZATIONS
 from ..errors import InputError
-from ..io import check_output
+from ..files import claim_outputs
 from .base import CONTEXT, InputFile, PathArg, _indices, _inputs, decision_options, handle_errors, input_options, main, model_options, open_output, run_options
 
 
@@ -31,6 +31,7 @@ from .base import CONTEXT, InputFile, PathArg, _indices, _inputs, decision_optio
 @click.option("--scores", is_flag=True, help="Write i-j:score, the link's share of its row (4 decimals).")
 @click.option("--preset", "preset_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Settings chosen by 'aligner sweep --select'; options given here override them. [default: the model bundle's own preset, if its aligner.json names one]")
 @click.option("--no-preset", is_flag=True, help="Ignore the bundle's preset: the paper's defaults, changed only by the options given.")
+@click.option("--force-preset", is_flag=True, help="Apply the preset even though it was chosen for other weights than the model's.")
 @click.option("--reverse-path", type=PathArg, help="A target-to-source model (checkpoint or bundle) run on the swapped pairs; its links are symmetrized with --path's.")
 @click.option("--symmetrize", type=click.Choice(SYMMETRIZATIONS), default="grow-diag-final-and", show_default=True, help="How forward and reverse links combine (with --reverse-path).")
 @click.option("--skip-long", is_flag=True, help="Write an empty line for pairs longer than the model's positions instead of failing.")
@@ -40,7 +41,7 @@ from .base import CONTEXT, InputFile, PathArg, _indices, _inputs, decision_optio
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary and signature as JSON (stderr).")
 @handle_errors
 @click.pass_context
-def align(context, src, tgt, bitext, output, overwrite, resume, scores, quiet, as_json, preset_file, no_preset, **settings) -> None:
+def align(context, src, tgt, bitext, output, overwrite, resume, scores, quiet, as_json, preset_file, no_preset, force_preset, **settings) -> None:
     """Align sentence pairs and write Pharaoh 'i-j' lines (0-based, source first).
 
     Settings: a model bundle may name its own preset (settings chosen for it on a dev set); it
@@ -64,6 +65,11 @@ def align(context, src, tgt, bitext, output, overwrite, resume, scores, quiet, a
     if preset_file is None and not no_preset:
         preset_file = bundle_preset(settings.get("path"))
     if preset_file is not None:
+        if not force_preset:
+            from ..backends.fairseq.resources import default_model, find_bundle
+            from ..presets import check_preset_model
+
+            check_preset_model(preset_file, find_bundle(settings.get("path") or default_model())[0])
         settings = _with_preset(context, settings, preset_file)
     config = AlignConfig(**settings)
     inputs = _inputs(src, tgt, bitext)
@@ -168,19 +174,15 @@ def symmetrize(forward, reverse, method, output, overwrite) -> None:
     from ..io import ScoredLink, count_lines, format_pharaoh, is_regular_file, read_pharaoh
     from ..symmetrize import symmetrize as symmetrize_links
 
-    check_output(output, overwrite)
-    if is_regular_file(forward) and is_regular_file(reverse):
-        # Counted before the output is opened, so a mismatch leaves no partial output behind.
-        forward_count, reverse_count = count_lines(forward), count_lines(reverse)
-        if forward_count != reverse_count:
-            raise InputError(
-                f"line counts differ: forward {forward} has {forward_count} lines, reverse {reverse} has {reverse_count}"
-            )
-    if output not in (None, "-") and os.path.exists(output):
-        for source in (forward, reverse):
-            if is_regular_file(source) and os.path.samefile(source, output):
-                raise InputError("output is also an input; write it elsewhere", output)
     with ExitStack() as stack:
+        claim_outputs([output], [forward, reverse], stack, overwrite=overwrite)
+        if is_regular_file(forward) and is_regular_file(reverse):
+            # Counted before the output is opened, so a mismatch leaves no partial output behind.
+            forward_count, reverse_count = count_lines(forward), count_lines(reverse)
+            if forward_count != reverse_count:
+                raise InputError(
+                    f"line counts differ: forward {forward} has {forward_count} lines, reverse {reverse} has {reverse_count}"
+                )
         out = open_output(output, stack)
         pairs = zip_longest(read_pharaoh(forward), read_pharaoh(reverse))
         for number, (forward_links, reverse_links) in enumerate(pairs, start=1):

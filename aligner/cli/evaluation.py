@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
+from ..files import check_not_inputs
 from ..io import check_output
 from .base import CONTEXT, InputFile, PathArg, decision_options, handle_errors, main, model_options, run_options
 
@@ -55,6 +56,7 @@ def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrit
     if reverse_path is not None:
         presets.append(output.with_suffix(".symmetrized.preset.json"))
     targets += presets
+    check_not_inputs(targets, [src, tgt, gold, dev_src, dev_tgt, dev_gold])
     for target in targets:
         check_output(str(target), overwrite)
     if curve:

@@ -9,6 +9,7 @@ import click
 
 from ..choices import MEASURES, STEPS
 from ..errors import InputError
+from ..files import check_not_inputs
 from ..io import check_output
 from .base import CONTEXT, InputFile, PathArg, _indices, _inputs, decision_options, handle_errors, input_options, main, model_options, run_options
 
@@ -81,6 +82,7 @@ def plot_command(src, tgt, bitext, lines, gold, gold_zero_based, reverse_gold, l
 
     require_matplotlib()
     targets = _plot_outputs(output, lines)
+    check_not_inputs(targets, [src, tgt, bitext, gold])
     for target in targets:
         check_output(str(target), overwrite)
     golds = read_gold(gold, not gold_zero_based, reverse_gold) if gold is not None else None

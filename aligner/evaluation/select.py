@@ -198,11 +198,14 @@ def select(counts: dict[Candidate, AlignmentCounts]) -> Selection:
 def read_preset(path: Path | str) -> tuple[str, dict]:
     """(name, AlignConfig settings) of a preset file; unknown settings are refused."""
     path = Path(path)
+    from ..schemas import PRESET, validate
+
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-        name, settings = record["name"], dict(record["settings"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError) as exc:
         raise InputError(f"not a readable aligner preset ({exc})", path) from None
+    validate(record, PRESET, path, InputError)
+    name, settings = record["name"], dict(record["settings"])
     known = set(AlignConfig.field_names())
     unknown = sorted(set(settings) - known)
     if unknown:

@@ -21,7 +21,7 @@ from typing import Callable, Iterator, Optional, Sequence, TextIO, Union
 
 from ..config import AlignConfig
 from ..errors import ConfigError, InputError
-from ..io import check_output, file_of_side, format_pharaoh, read_pairs
+from ..io import file_of_side, format_pharaoh, read_pairs
 from ..pipeline import Aligner, RunStats, SymmetrizedAligner, make_aligner
 from ..signature import Signature
 
@@ -58,14 +58,50 @@ def align_corpus(
 
     >>> run = align_corpus(AlignConfig(device="cpu"), ["src.txt", "tgt.txt"], "out.align")  # doctest: +SKIP
     """
-    from .distributed import World, parts_dir, use_local_gpu
+    from ..files import claim_outputs
+    from .distributed import World
 
     to_file = output not in (None, "-")
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite exclude each other")
     if resume and not to_file:
         raise ConfigError("--resume needs an output file (-o)")
-    check_output(output, overwrite or resume)
+    with ExitStack() as claim:
+        if to_file:
+            # Only rank 0 locks: the other ranks of a distributed run write the same output.
+            lock = World.from_environment().rank == 0
+            claim_outputs(run_outputs(str(output)), inputs, claim, overwrite=overwrite or resume, lock=lock)
+        try:
+            return _align_corpus(config, inputs, output, resume, overwrite, scores, progress, stream)
+        except OSError as exc:
+            if exc.filename is None and to_file:
+                exc.filename = str(output)  # a failed write() names no file; the output is the one written
+            raise
+
+
+def run_outputs(output: str) -> list[str]:
+    """Every path a run with ``-o output`` may create or replace, the output first."""
+    from .distributed import parts_dir
+    from .resume import manifest_path
+
+    path = Path(output)
+    manifest = manifest_path(path)
+    return [output, str(manifest), str(manifest.with_name(manifest.name + ".tmp")), str(parts_dir(path)), str(path.with_name(path.name + ".tmp"))]
+
+
+def _align_corpus(
+    config: AlignConfig,
+    inputs: Sequence[str],
+    output: Optional[str],
+    resume: bool,
+    overwrite: bool,
+    scores: bool,
+    progress: Optional[Callable[[int], None]],
+    stream: Optional[TextIO],
+) -> CorpusRun:
+    from .distributed import World, parts_dir, use_local_gpu
+
+    to_file = output not in (None, "-")
     pairs = read_pairs(inputs)
     world = World.from_environment()
     unfinished_parts = to_file and parts_dir(Path(str(output))).is_dir()
@@ -196,7 +232,15 @@ def _prepare_output(path: Path, resume: bool, scores: bool, aligner: Union[Align
     from .resume import check_same_run, cut_to_restart_point, read_manifest, write_manifest
 
     if not resume and any(name == "-" or not os.path.isfile(name) for name in inputs):
-        return 0  # a pipe cannot be hashed or re-read: no manifest, no resume
+        # A pipe cannot be hashed or re-read: no manifest, no resume; and an old run's manifest
+        # would describe an output this run replaces, so that a later --resume splices two runs.
+        from ..files import remove_quietly
+        from .resume import manifest_path
+
+        remove_quietly(manifest_path(path))
+        return 0
+    if path.exists() and not path.is_file():
+        return 0  # /dev/null, a FIFO: nothing to resume, no manifest to put beside it
     manifest = _run_manifest(aligner, scores, inputs)
     if resume and path.exists():
         check_same_run(read_manifest(path), manifest, path)
