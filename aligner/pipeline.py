@@ -108,7 +108,11 @@ class Aligner:
             links = []
             if pair.runnable:
                 by_request = next(matrices)
-                links = self.links(self.config.extraction.combine(by_request), pair)
+                matrix = self.config.extraction.combine(by_request)
+                if not np.isfinite(matrix).all():
+                    # NaN scores give no links; say so instead of writing silent empty lines.
+                    logger.warning("pair %d: non-finite attention scores (NaN or inf); its links are unreliable", pair.index + 1)
+                links = self.links(matrix, pair)
             result = AlignedPair(
                 links=links,
                 src_words=len(pair.src.pieces_per_word),

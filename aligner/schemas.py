@@ -101,7 +101,7 @@ CHECKPOINT_OPTIONS: dict[str, Any] = {
 
 def validate(record: Any, schema: Mapping[str, Any], path: str | os.PathLike, error: Type[AlignerError], prefix: str = "") -> None:
     """Raise ``error`` naming ``path`` and the first offending key if ``record`` does not fit ``schema``."""
-    import jsonschema
+    import jsonschema  # type: ignore[import-untyped]
 
     validator = jsonschema.Draft202012Validator(schema)
     problems = sorted(validator.iter_errors(record), key=lambda problem: (list(map(str, problem.absolute_path)), problem.message))

@@ -21,6 +21,7 @@ from .base import CONTEXT, InputFile, PathArg, decision_options, handle_errors, 
 @click.option("--gold", required=True, type=InputFile, help="Gold links (i-j sure, ipj possible).")
 @click.option("--gold-zero-based", is_flag=True, help="Gold indices start at 0. [default: 1-based]")
 @click.option("--reverse-gold", is_flag=True, help="Gold lists target-source links; swap them.")
+@click.option("--drop-invalid", is_flag=True, help="Drop and count gold links outside their sentence pair instead of refusing the gold set.")
 @click.option("--per-head/--no-per-head", "--heads/--no-heads", "heads", default=True, show_default=True, help="Also score every single head (--heads/--no-heads: the old spelling).")
 @decision_options
 @run_options
@@ -35,10 +36,9 @@ from .base import CONTEXT, InputFile, PathArg, decision_options, handle_errors, 
 @click.option("--dev", "dev_pairs", type=click.IntRange(min=1), help="Use the first N pairs of this gold set as the dev set instead (they stay in the test report).")
 @click.option("--reverse-path", type=PathArg, help="With --select: also choose a symmetrized setting for this target-to-source model and --path; writes OUTPUT.symmetrized.preset.json.")
 @handle_errors
-def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrite, curve, select_on_dev, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs, reverse_path, **settings) -> None:
+def sweep(src, tgt, gold, gold_zero_based, reverse_gold, drop_invalid, heads, output, overwrite, curve, select_on_dev, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs, reverse_path, **settings) -> None:
     """AER of every decoder layer (and head) x {weight, norm} x {awo, awi} on a gold set."""
     from ..config import AlignConfig
-    from ..io import read_gold, read_parallel
     from ..pipeline import Aligner
     from ..evaluation.select import load_gold_set, select_settings
     from ..evaluation.sweep import run_sweep
@@ -63,9 +63,13 @@ def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrit
         from ..plot import require_matplotlib
 
         require_matplotlib()
+    # Every input is checked before the first forward pass: a bad gold or dev set fails in seconds.
+    test = load_gold_set(src, tgt, gold, not gold_zero_based, drop_invalid, reverse_gold)
+    if test.dropped_links:
+        click.echo(f"dropped {test.dropped_links} out-of-range links of {gold}", err=True)
+    dev = _dev_set(test, gold, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs) if select_on_dev else None
     aligner = Aligner(AlignConfig(**settings))
-    golds = read_gold(gold, not gold_zero_based, reverse_gold)
-    result = run_sweep(aligner, read_parallel(src, tgt), golds, per_head=heads)
+    result = run_sweep(aligner, iter(test.pairs), test.golds, per_head=heads)
     click.echo(result.layer_table())
     click.echo(result.signature, err=True)
     if targets:
@@ -76,9 +80,7 @@ def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrit
 
             image = save_figure(sweep_figure(result), targets[2]).name
         report = result.markdown(image)
-        if select_on_dev:
-            test = load_gold_set(src, tgt, gold, not gold_zero_based)
-            dev = _dev_set(test, gold, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs)
+        if dev is not None:
             reverse = None if reverse_path is None else Aligner(aligner.config.replace(reverse_path=reverse_path).reversed())
             selection_text, chosen = select_settings(aligner, dev, test, reverse)
             report += "\n## Settings chosen on the dev set\n\n" + selection_text
@@ -94,6 +96,8 @@ def _dev_set(test, gold, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pai
     from ..evaluation.select import GoldSet, load_gold_set
 
     if dev_pairs is not None:
+        if dev_pairs > len(test.pairs):
+            raise InputError(f"--dev {dev_pairs} asks for more pairs than the gold set has ({len(test.pairs)})", gold)
         return GoldSet(test.pairs[:dev_pairs], test.golds[:dev_pairs], 0, f"first {dev_pairs} pairs of {Path(gold).name}")
     if dev_gold is None:
         folder = Path(os.environ.get("ALIGNER_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")) / "gold" / "deen_bicici100"

@@ -230,12 +230,12 @@ class GoldSet:
         return GoldSet(pairs, golds, self.dropped_links, self.description + ", reversed")
 
 
-def load_gold_set(src: str, tgt: str, gold: str, one_based: bool = True, drop_invalid: bool = False) -> GoldSet:
+def load_gold_set(src: str, tgt: str, gold: str, one_based: bool = True, drop_invalid: bool = False, reverse: bool = False) -> GoldSet:
     """Text and gold of an evaluation set, with links checked against the sentence lengths."""
     from ..io import check_gold_range, read_gold, read_parallel
 
     pairs = list(read_parallel(src, tgt))
-    golds = read_gold(gold, one_based)
+    golds = read_gold(gold, one_based, reverse)
     if len(golds) != len(pairs):
         raise InputError(f"gold has {len(golds)} lines but the texts {len(pairs)}", gold)
     checked, dropped = [], 0

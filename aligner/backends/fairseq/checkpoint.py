@@ -99,7 +99,8 @@ def _raw_pickle_globals(path: Path) -> list[str]:
     """The globals a plain pickle imports, read from its opcodes (nothing is executed)."""
     import pickletools
 
-    names, strings = [], []
+    names: list[str] = []
+    strings: list[str] = []
     try:
         with open(path, "rb") as stream:
             for opcode, argument, _ in pickletools.genops(stream):
