@@ -31,12 +31,13 @@ _BUNDLE_COMMON: dict[str, Any] = {
 BUNDLE_V1: dict[str, Any] = {"type": "object", "properties": _BUNDLE_COMMON, "additionalProperties": False}
 BUNDLE_V2: dict[str, Any] = {
     "type": "object",
-    "properties": {**_BUNDLE_COMMON, "preset": _FILE_NAME, "training": {"type": "object"}},
+    "properties": {**_BUNDLE_COMMON, "preset": _FILE_NAME, "training": {}},  # training: checked by Bundle.read
     "additionalProperties": False,
 }
 BUNDLE_SCHEMAS = {"aligner-bundle/1": BUNDLE_V1, "aligner-bundle/2": BUNDLE_V2}
 
-_INDICES = {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 1024}, "minItems": 1, "uniqueItems": True}
+# [] means every head (layer level), as AlignConfig reads it.
+_INDICES = {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 1024}, "uniqueItems": True}
 PRESET_SETTINGS: dict[str, Any] = {
     "layers": _INDICES,
     "heads": _INDICES,
