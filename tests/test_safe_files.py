@@ -291,3 +291,30 @@ def test_threads_beyond_the_cores_refused():
 def test_open_or_huge_index_ranges_refused(option, value, message):
     result = align(option, value, input="a ||| b\n")
     assert result.exit_code == 2 and message in result.stderr
+
+
+def test_closed_stdout_is_a_one_line_error(texts):
+    src, tgt, _ = texts
+    result = cli("align", "--device", "cpu", "-q", "--src", str(src), "--tgt", str(tgt), shell_suffix=" >&-")
+    assert result.returncode == 1
+    assert "aligner: error: <stdout>: standard output is closed" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_non_finite_batch_scores_warn(caplog):
+    import numpy as np
+
+    from aligner.config import AlignConfig
+    from aligner.io import SentencePair
+    from aligner.pipeline import Aligner
+
+    aligner = Aligner(AlignConfig(device="cpu"))
+    real = aligner.engine.word_scores
+
+    def poisoned(pairs, requests):
+        return [{request: np.full_like(matrix, np.nan) for request, matrix in by_request.items()} for by_request in real(pairs, requests)]
+
+    aligner.engine.word_scores = poisoned  # type: ignore[method-assign]
+    with caplog.at_level("WARNING"):
+        [result] = list(aligner.align([SentencePair(("das", "haus"), ("the", "house"))]))
+    assert result.links == []  # argmax over NaN finds nothing to link
+    assert "pair 1: non-finite attention scores" in caplog.text

@@ -9,6 +9,7 @@ hashes, settings) is written beside it, so that an interrupted run can be finish
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import shutil
@@ -124,6 +125,8 @@ def _align_corpus(
             out = stack.enter_context(open(str(output), "a" if first_line > 0 else "w", encoding="utf-8", newline="\n"))
         else:
             out = stream if stream is not None else sys.stdout
+            if out is None:  # started with stdout closed (`>&-`)
+                raise OSError(errno.EBADF, "standard output is closed", "<stdout>")
         done = first_line
         try:
             lines = aligner.align_chunks(
