@@ -4,9 +4,12 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
+DEMO_VENV ?= .venv-demo
+DEMO_STAMP := $(DEMO_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo fixtures docs-image prepare-data teacher train-deen train-guided train-ende track-guided export-latest bench eflomal-baseline track-deen track-ende deen-best paper-slice clean
+.PHONY: venv test demo fixtures docs-image prepare-data teacher train-deen train-guided train-ende track-guided export-latest bench eflomal-baseline track-deen track-ende deen-best deen-measures paper-slice hf-opus-mt clean
+
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,13 +26,20 @@ test: $(STAMP)
 	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-demo: $(STAMP)
+# The demo needs only the runtime (torch, numpy, click, sentencepiece, tqdm, jsonschema): its own venv, no dev,
+# eval or fairseq extras; constraints.txt keeps torch the CPU build.
+$(DEMO_STAMP): setup.cfg pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/pip install -q -c constraints.txt -e .
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	@mkdir -p build
-	$(VENV)/bin/aligner align --src data/sample/sample.de --tgt data/sample/sample.en -o build/demo.align --overwrite --scores
+	$(DEMO_VENV)/bin/aligner align --src data/sample/sample.de --tgt data/sample/sample.en -o build/demo.align --overwrite --scores
 	@echo "--- alignments (Pharaoh i-j:score, 0-based, source first) ---"
 	@cat build/demo.align
 	@echo "--- scored against the hand-made gold data/sample/sample.talp ---"
-	$(VENV)/bin/aligner score --gold data/sample/sample.talp --hyp build/demo.align --src data/sample/sample.de --tgt data/sample/sample.en
+	$(DEMO_VENV)/bin/aligner score --gold data/sample/sample.talp --hyp build/demo.align --src data/sample/sample.de --tgt data/sample/sample.en
 
 fixtures: $(STAMP)
 	TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 OMP_NUM_THREADS=1 $(PY) tests/fixtures/make_fixtures.py
@@ -37,7 +47,7 @@ fixtures: $(STAMP)
 # The README's picture: the bundled (toy) model on sample pair 3, weights vs norms per layer.
 docs-image: $(STAMP)
 	$(VENV)/bin/aligner plot --src data/sample/sample.de --tgt data/sample/sample.en --gold data/sample/sample.talp \
-		--lines 3 --layers 1,2,3 --measures weight,norm --steps awi --device cpu --dpi 100 \
+		--lines 3 --layers 1,2,3 --measures weight,norm --steps awi --no-preset --device cpu --dpi 100 \
 		-o docs/alignment-example.png --overwrite
 
 # --- training and evaluation (eval/; see eval/recipe/README.md). State lives outside the tree. ---
@@ -73,6 +83,11 @@ deen-best: $(STAMP)
 	$(PY) eval/deen_best.py --forward plain=data/models/deen-small --forward guided=$(GUIDED_CKPT) \
 		$(if $(REVERSE),--reverse $(REVERSE)) --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model
 
+# Every measure (weight, norm, ALTI+, AttnRes(Ln)-N, value zeroing) per layer on the RWTH gold for the shipped
+# models, the dev-chosen best on test, and cost ratios vs norm on 2,000 newstest2014 pairs (eval/results/deen-measures.md).
+deen-measures: $(STAMP)
+	$(PY) eval/deen_measures.py --models deen-guided,deen-small --cost-pairs 2000
+
 # The newest de->en checkpoint as an aligner bundle (fp16, no optimizer state).
 export-latest: $(STAMP)
 	$(PY) eval/export_bundle.py $(STATE)/ckpt_de_en/checkpoint_last.pt $(LATEST) \
@@ -100,6 +115,12 @@ track-guided: $(STAMP)
 track-ende: $(STAMP)
 	$(PY) eval/track_checkpoints.py --save-dir $(STATE)/ckpt_en_de --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model \
 		-s en -t de --reverse --results eval/results/ende-training-curve.json
+
+# OPUS-MT de->en (Hugging Face MarianMT) on the RWTH gold: sweep by layer and head, select on the dev set,
+# align and score. Needs hub access for the one download (never run on the development machine: no network).
+hf-opus-mt: $(STAMP)
+	$(PIP) install -q -c constraints.txt -e '.[hf]'
+	PY=$(PY) bash eval/hf_opus_mt.sh
 
 clean:
 	rm -rf build .pytest_cache

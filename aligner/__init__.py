@@ -9,6 +9,7 @@ _EXPORTS = {
     "AlignConfig": "config",
     "Aligner": "pipeline",
     "AlignedPair": "pipeline",
+    "WordMatrices": "pipeline",
     "Engine": "engine",
     "align_corpus": "runner.corpus",
     "CorpusRun": "runner.corpus",

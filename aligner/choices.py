@@ -5,7 +5,11 @@ The CLI builds its choices from here, so ``aligner --help`` imports nothing heav
 
 from __future__ import annotations
 
-MEASURES = ("weight", "norm")
+# The last four are single-layer cross-attention measures of aligner.contributions: their word
+# matrices carry one more column, the residual, after the source </s>.
+MEASURES = ("weight", "norm", "alti-xattn", "attn-res-norm", "attn-res-ln-norm", "value-zeroing")
+RESIDUAL_MEASURES = MEASURES[2:]
+PER_HEAD_MEASURES = ("weight", "norm")  # the residual and the LayerNorm belong to the layer, not a head
 STEPS = ("awi", "awo")
 MERGES = ("sum", "mean", "max")
 DECISIONS = ("argmax", "argmax-source", "argmax-both", "threshold")

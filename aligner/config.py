@@ -60,6 +60,9 @@ class ModelSource:
     target_sentencepiece_model: Optional[Path] = None  # models trained with separate vocabularies per language
     target_bpe_codes: Optional[Path] = None
     lowercase: Optional[bool] = None  # None = as the bundle records (no lowercasing without one)
+    # language codes of a multilingual Hugging Face model (deu_Latn, de, >>fr<<); fairseq models have none
+    src_lang_code: Optional[str] = None
+    tgt_lang_code: Optional[str] = None
     # a second, target-to-source model whose links are symmetrized with this one's
     reverse_path: Optional[Path] = None
 
@@ -88,6 +91,8 @@ class ModelSource:
             reverse_path=None,
             source_lang=self.target_lang,
             target_lang=self.source_lang,
+            src_lang_code=self.tgt_lang_code,
+            tgt_lang_code=self.src_lang_code,
             sentencepiece_model=target_models[0],
             bpe_codes=target_models[1],
             target_sentencepiece_model=source_models[0],
@@ -114,6 +119,8 @@ class RunOptions:
 PARTS = {"model": ModelSource, "extraction": Extraction, "rule": DecisionRule, "run": RunOptions}
 # flat setting name -> the part that declares it
 FIELD_PARTS = {field.name: part for part, cls in PARTS.items() for field in fields(cls)}
+# what a preset may set: how scores are read and links decided, never which model or how to run it
+PRESET_FIELDS = tuple(name for name, part in FIELD_PARTS.items() if part in ("extraction", "rule"))
 
 
 class AlignConfig:

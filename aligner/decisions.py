@@ -82,6 +82,21 @@ def threshold_links(scores: np.ndarray, threshold: float, eos_null: bool = True,
     return [ScoredLink(int(s), int(t), float(shares[t, s])) for t, s in zip(tgt_idx, src_idx)]
 
 
+def fold_residual(scores: np.ndarray, residual_null: bool, eos_null: bool) -> np.ndarray:
+    """A (target x source + ``</s>`` + residual) matrix as the decisions take it: (target x source + 1).
+
+    By default the residual column is dropped (the ALTI+ authors' decision). With
+    ``residual_null`` it competes like ``</s>``: the null column becomes the larger of the two
+    (only the residual when ``eos_null`` is off), so that a row whose best column is the
+    residual gets no link.
+    """
+    words, eos, residual = scores[:, :-2], scores[:, -2:-1], scores[:, -1:]
+    if not residual_null:
+        return scores[:, :-1]
+    null = np.fmax(eos, residual) if eos_null else residual
+    return np.concatenate([words, null], axis=1)
+
+
 def decide(scores: np.ndarray, decision: str, threshold: float, eos_null: bool, normalize: str = "rows") -> list[ScoredLink]:
     if decision == "argmax":
         return argmax_links(scores, eos_null)
@@ -123,6 +138,7 @@ class DecisionRule:
     normalize: str = "rows"  # threshold on shares of a target word's row or of a source word's column
     eos_null: bool = True
     final_punct: bool = False  # link sentence-final punctuation to each other only
+    residual_null: bool = False  # residual measures: a row whose best column is the residual stays unaligned
     symmetrize: str = "grow-diag-final-and"
 
     def __post_init__(self) -> None:
@@ -131,12 +147,15 @@ class DecisionRule:
         if not 0.0 <= self.threshold <= 1.0:
             raise ConfigError(f"threshold is a share of the row, in [0, 1]; got {self.threshold}")
 
-    def links(self, matrix: np.ndarray, final_punctuation: bool = False, extra_columns: int = 1) -> list[ScoredLink]:
+    def links(self, matrix: np.ndarray, final_punctuation: bool = False, extra_columns: int = 1, residual: bool = False) -> list[ScoredLink]:
         """The decision on one pair's word matrix, then the final-punctuation rule.
 
         ``final_punctuation``: both sentences end in punctuation; ``extra_columns``: columns after
-        the source words (the ``</s>``).
+        the source words (the ``</s>``); ``residual``: the matrix ends in a residual column
+        (after the ``</s>``, not counted in ``extra_columns``), folded by :func:`fold_residual`.
         """
+        if residual:
+            matrix = fold_residual(matrix, self.residual_null, self.eos_null)
         links = decide(matrix, self.decision, self.threshold, self.eos_null, self.normalize)
         if self.final_punct and final_punctuation:
             tgt_words, src_words = matrix.shape[0], matrix.shape[1] - extra_columns

@@ -17,18 +17,25 @@ import torch
 from .backends import load_backend
 from .backends.base import SIDES, Backend, CrossAttention, ModelInfo
 from .batching import token_batches
+from .choices import RESIDUAL_MEASURES
+from .contributions import RESIDUAL_COLUMN
 from .decisions import is_punctuation
 from .errors import ConfigError, InputError
 from .extraction import ScoreRequest
 from .io import SentencePair
 from .measures import measure_scores
-from .merge import merge_to_words, spans_from_counts
+from .merge import merge_axis, merge_to_words, spans_from_counts
 from .backends.base import EncodedSentence
 
 if TYPE_CHECKING:
     from .config import ModelSource
 
 EXTRA_COLUMNS = ("</s>",)  # the word matrices' columns after the source words, in order
+RESIDUAL_EXTRA_COLUMNS = ("</s>", RESIDUAL_COLUMN)  # the same for the residual measures
+
+
+def extra_columns(measure: str) -> tuple[str, ...]:
+    return RESIDUAL_EXTRA_COLUMNS if measure in RESIDUAL_MEASURES else EXTRA_COLUMNS
 
 
 @dataclass(slots=True)
@@ -60,11 +67,16 @@ class EncodedPair:
 class WordScores(Mapping[ScoreRequest, np.ndarray]):
     """One pair's word-level matrices by request: (target words x source words + extra columns).
 
-    ``extra_columns`` names the columns after the source words (the source ``</s>`` for now).
+    ``extra_columns`` names the columns after the source words: the source ``</s>``, and for the
+    residual measures (:data:`~aligner.choices.RESIDUAL_MEASURES`) the residual after it.
     """
 
     matrices: dict[ScoreRequest, np.ndarray]
     extra_columns: tuple[str, ...] = field(default=EXTRA_COLUMNS)
+
+    def columns_after_source(self, request: ScoreRequest) -> tuple[str, ...]:
+        """The names of ``request``'s columns after the source words."""
+        return extra_columns(request.measure)
 
     def __getitem__(self, request: ScoreRequest) -> np.ndarray:
         return self.matrices[request]
@@ -88,20 +100,32 @@ def select_rows(scores: np.ndarray, target_pieces: int, step: str) -> np.ndarray
 
 
 def word_matrix(scores: np.ndarray, pair: EncodedPair, request: ScoreRequest) -> np.ndarray:
-    """One pair's (target words x source words + ``</s>``) matrix from its batch row."""
+    """One pair's (target words x source words + ``</s>`` [+ residual]) matrix from its batch row.
+
+    The residual measures' batch rows end in the residual column, after the source padding.
+    """
     rows = select_rows(scores, len(pair.tgt.ids), request.step)
     piece_matrix = rows[:, : len(pair.src.ids) + 1]
-    return merge_to_words(
-        piece_matrix,
-        spans_from_counts(pair.src.pieces_per_word),
-        spans_from_counts(pair.tgt.pieces_per_word),
-        request.src_merge,
-        request.tgt_merge,
-    )
+    tgt_spans = spans_from_counts(pair.tgt.pieces_per_word)
+    words = merge_to_words(piece_matrix, spans_from_counts(pair.src.pieces_per_word), tgt_spans, request.src_merge, request.tgt_merge)
+    if request.measure not in RESIDUAL_MEASURES:
+        return words
+    # The residual belongs to a target piece, like the </s> column: merged over target pieces only.
+    residual = merge_axis(rows[:, -1:], tgt_spans, request.tgt_merge, axis=0)
+    return np.concatenate([words, residual], axis=1)
 
 
 def _float(tensor: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
     return None if tensor is None else tensor.float()
+
+
+def _scores(request: ScoreRequest, cross: CrossAttention) -> np.ndarray:
+    """One request's float32 scores of a batch: one device-to-host copy per request, not per pair."""
+    if request.measure in RESIDUAL_MEASURES and cross.block is None:
+        # A backend that does not report the sub-layer's residual and LayerNorm (Hugging Face, for now).
+        raise ConfigError(f"--measure {request.measure} is not available for this model's backend: it reports no residual")
+    block = None if cross.block is None else cross.block.float()
+    return measure_scores(request.measure, cross.alpha, _float(cross.values), request.head, block).float().cpu().numpy()
 
 
 class Engine:
@@ -144,13 +168,15 @@ class Engine:
             final_punctuation=bool(pair.src and pair.tgt) and is_punctuation(pair.src[-1]) and is_punctuation(pair.tgt[-1]),
         )
         info = self.info
-        for side, pieces, limit in zip(SIDES, (len(encoded.src.ids), len(encoded.tgt.ids)), (info.max_source_positions, info.max_target_positions)):
-            if pieces + 1 > limit:
+        sides = zip(SIDES, (len(encoded.src.ids), len(encoded.tgt.ids)), (info.max_source_positions, info.max_target_positions), (info.source_specials, info.target_specials))
+        for side, pieces, limit, specials in sides:
+            if pieces + specials > limit:
                 if skip_long:
                     encoded.too_long = True
                     break
                 raise InputError(
-                    f"{side} sentence has {pieces} subword pieces plus </s>, more than the model's {limit} positions "
+                    f"{side} sentence has {pieces} subword pieces plus {'</s>' if specials == 1 else f'{specials} special tokens'}, "
+                    f"more than the model's {limit} positions "
                     "(--skip-long writes an empty line for such pairs instead)",
                     line=index + 1,
                     side=side,
@@ -169,17 +195,11 @@ class Engine:
             return self.backend.cross_attention(batch, layers, need_values)
 
     def piece_scores(self, batch: Sequence[EncodedPair], requests: Sequence[ScoreRequest]) -> dict[ScoreRequest, np.ndarray]:
-        """(batch, decoder steps, source) float32 scores of each request, from one forward pass."""
-        need_values = any(request.measure == "norm" for request in requests)
+        """(batch, decoder steps, source [+ residual]) float32 scores of each request, from one forward pass."""
+        need_values = any(request.measure != "weight" for request in requests)
         with torch.inference_mode():
             attention = self.backend.cross_attention(batch, {request.layer for request in requests}, need_values)
-            # One device-to-host copy per request and batch, not one per pair.
-            return {
-                request: measure_scores(
-                    request.measure, attention[request.layer].alpha, _float(attention[request.layer].values), request.head
-                ).float().cpu().numpy()
-                for request in requests
-            }
+            return {request: _scores(request, attention[request.layer]) for request in requests}
 
     def word_scores(self, batch: Sequence[EncodedPair], requests: Sequence[ScoreRequest]) -> list[WordScores]:
         """Word-level matrices of each pair of a batch of runnable pairs, per request."""

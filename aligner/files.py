@@ -1,8 +1,8 @@
 """Output files that never destroy an input and never have two writers.
 
 Every command that writes calls :func:`claim_outputs` with *all* the paths it will create or
-replace (the output, its manifest, parts directory and temporary files, and any side files), and
-every input path. It refuses, before anything is opened for writing:
+replace (the output, its manifest, parts directory and temporary files, and any side files:
+:meth:`aligner.runner.outputs.OutputSpec.files`), and every input path. It refuses, before anything is opened for writing:
 
 - an output that is an input, compared by real path (symlinks resolved) and by
   :func:`os.path.samefile` (hard links, bind mounts);
@@ -109,27 +109,33 @@ def claim_outputs(
     stack: ExitStack,
     overwrite: bool = False,
     lock: bool = True,
+    files: Optional[Sequence[str | os.PathLike]] = None,
 ) -> None:
-    """Check and lock the outputs of a run; ``outputs[0]`` is the main output, the rest belong to it.
+    """Check and lock the outputs of a run; ``outputs`` are every path it may create or replace.
 
-    Refuses outputs that are inputs, an output another run holds, and (unless ``overwrite``,
-    which ``--resume`` also implies) an existing main output. ``None`` or ``-`` (stdout) is skipped.
+    ``files`` are those among them written as files of their own (the main output and its side
+    files: scores, words), by default ``outputs[0]``; the others (manifest, parts, temporary
+    files) belong to one of them. Refuses any output that is an input, a file another run holds,
+    and (unless ``overwrite``, which ``--resume`` also implies) an existing file. ``None`` or
+    ``-`` (stdout) is skipped.
     """
     real = [str(name) for name in outputs if name is not None and str(name) != STDIN]
     if not real:
         return
-    input_list = list(inputs)
-    check_not_inputs([*real, *(lock_path(name) for name in real[:1])], input_list)
-    main = real[0]
-    directory = os.path.dirname(os.path.abspath(main))
-    if not os.path.isdir(directory):
-        raise InputError("cannot write: the output directory does not exist", main)
-    if _is_device(main):
-        return  # /dev/null, /dev/full: nothing to lock or protect
+    owned = [str(name) for name in files] if files is not None else real[:1]
+    check_not_inputs([*real, *(lock_path(name) for name in owned)], list(inputs))
+    for name in owned:
+        directory = os.path.dirname(os.path.abspath(name))
+        if not os.path.isdir(directory):
+            raise InputError("cannot write: the output directory does not exist", name)
+    written = [name for name in owned if not _is_device(name)]  # /dev/null, /dev/full: nothing to lock or protect
     if lock:
-        acquire_lock(main, stack)
-    if os.path.exists(main) and not overwrite:
-        raise InputError("output exists; refusing to overwrite it (use --overwrite)", main)
+        # Every lock before any existence check: the check and the open are then one run's.
+        for name in written:
+            acquire_lock(name, stack)
+    for name in written:
+        if os.path.exists(name) and not overwrite:
+            raise InputError("output exists; refusing to overwrite it (use --overwrite)", name)
 
 
 def _is_device(path: str) -> bool:

@@ -26,8 +26,30 @@ Link = tuple[int, int]
 
 @dataclass(frozen=True, slots=True)
 class SentencePair:
+    """A source and a target sentence as words: ``SentencePair(("Das", "Haus"), ("The", "house"))``.
+
+    A plain string is refused rather than read as its characters; :meth:`from_text` splits
+    pre-tokenized text on ASCII spaces, as the input files are read.
+    """
+
     src: tuple[str, ...]
     tgt: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        for side in ("src", "tgt"):
+            words = getattr(self, side)
+            if isinstance(words, str):
+                raise TypeError(
+                    f"SentencePair {side} is a string ({words[:40]!r}); give its words, e.g. {tuple(split_words(words))[:3]!r}, "
+                    "or use SentencePair.from_text(src, tgt), which splits on ASCII spaces"
+                )
+            if not isinstance(words, tuple):
+                object.__setattr__(self, side, tuple(words))
+
+    @classmethod
+    def from_text(cls, src: str, tgt: str) -> "SentencePair":
+        """A pair from two pre-tokenized lines, words split on runs of ASCII space (as in the files)."""
+        return cls(split_words(src), split_words(tgt))
 
 
 def split_words(line: str) -> tuple[str, ...]:

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Optional
 if TYPE_CHECKING:  # torch is imported where it is used, so that the CLI's --help stays fast
     import torch
 
-from .choices import MEASURES
+    from .contributions import SubLayer
+
+from .choices import MEASURES, RESIDUAL_MEASURES
 
 
 def weight_scores(alpha: torch.Tensor, head: Optional[int] = None) -> torch.Tensor:
@@ -51,7 +53,18 @@ def norm_scores(alpha: torch.Tensor, values: torch.Tensor, head: Optional[int] =
     return layer_norm_scores(alpha, values) if head is None else head_norm_scores(alpha, values, head)
 
 
-def measure_scores(measure: str, alpha: torch.Tensor, values: Optional[torch.Tensor], head: Optional[int] = None) -> torch.Tensor:
+def measure_scores(
+    measure: str, alpha: torch.Tensor, values: Optional[torch.Tensor], head: Optional[int] = None, block: Optional["SubLayer"] = None
+) -> torch.Tensor:
+    """(batch, target, source) scores; the residual measures add the residual as a last column."""
+    if measure in RESIDUAL_MEASURES:
+        if values is None or block is None:
+            raise ValueError(f"the {measure} measure needs the value vectors and the sub-layer's residual")
+        if head is not None:
+            raise ValueError(f"the {measure} measure has no per-head form")
+        from .contributions import contribution_scores
+
+        return contribution_scores(measure, alpha, values, block)
     if measure == "weight":
         return weight_scores(alpha, head)
     if measure == "norm":

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from .engine import Engine, EncodedPair
 from .errors import AlignerError, ConfigError
 from .extraction import ScoreRequest
 from .io import ScoredLink, SentencePair
+from .presets import PresetChoice, preset_settings
 from .signature import Signature
 from .symmetrize import symmetrize_directions
 
@@ -32,6 +34,23 @@ class AlignedPair:
     words_without_pieces: int
     unknown_pieces: int
     skipped_long: bool = False
+    matrix: Optional[np.ndarray] = None  # the word-level matrix that decided the links, when kept (keep_matrices)
+
+
+@dataclass(frozen=True)
+class WordMatrices:
+    """One pair's word-level score matrices, keyed by 1-based decoder layer.
+
+    Each matrix has a row per target word and a column per source word, then one column per
+    ``extra_columns`` entry (the source ``</s>``). Scores are the aligner's measure at its step,
+    its chosen heads averaged (all heads together when none are chosen), pieces merged to words.
+    A pair with an empty side (or skipped as too long) has no matrices.
+    """
+
+    src: tuple[str, ...]
+    tgt: tuple[str, ...]
+    layers: dict[int, np.ndarray] = field(default_factory=dict)
+    extra_columns: tuple[str, ...] = ("</s>",)
 
 
 @dataclass
@@ -59,9 +78,29 @@ class Aligner:
     several aligners can share one model); the aligner adds the settings that turn its
     matrices into links.
 
-    >>> aligner = Aligner(AlignConfig(path=Path("data/models/toy-deen")))   # doctest: +SKIP
+    >>> aligner = Aligner.from_pretrained("data/models/toy-deen", device="cpu")   # doctest: +SKIP
     >>> [pair.links for pair in aligner.align([SentencePair(("Das", "Haus"), ("The", "house"))])]  # doctest: +SKIP
     """
+
+    @classmethod
+    def from_pretrained(
+        cls, path_or_default: Union[str, Path, None] = None, *, preset: PresetChoice = True, force_preset: bool = False, **overrides: Any
+    ) -> "Aligner":
+        """The aligner of a model bundle (or checkpoint; ``None``: the default model) with its own settings.
+
+        The bundle's preset (its ``aligner.json`` names it) gives every setting it records; each
+        keyword in ``overrides`` (any :class:`AlignConfig` setting) replaces that field only, and
+        the signature's ``preset`` then names the overridden fields, as ``aligner align`` does.
+        ``preset=False`` gives the paper's defaults; ``preset=PATH`` another preset file. A preset
+        chosen for other weights than the model's is refused (ConfigError naming the preset file)
+        unless ``force_preset=True``.
+        """
+        settings = dict(overrides)
+        if settings.get("reverse_path") is not None:
+            raise ConfigError("from_pretrained loads one model; for two symmetrized ones use make_aligner(AlignConfig(...))")
+        if path_or_default is not None:
+            settings["path"] = Path(path_or_default)
+        return cls(AlignConfig(**preset_settings(settings, preset, given=set(overrides), force=force_preset)))
 
     def __init__(self, config: AlignConfig = AlignConfig(), engine: Optional[Engine] = None):
         self.engine = engine if engine is not None else Engine.load(config.model, config.device, config.dtype)
@@ -70,6 +109,7 @@ class Aligner:
         self.engine.check_indices(extraction.layers, extraction.heads)
         self.config = config.replace(extraction=extraction)
         self.stats = RunStats()
+        self.keep_matrices = False  # attach each pair's word matrix to its AlignedPair (JSON Lines output)
 
     @property
     def device(self):
@@ -81,8 +121,11 @@ class Aligner:
         return self.config.extraction.requests()
 
     def links(self, matrix: np.ndarray, pair: EncodedPair) -> list[ScoredLink]:
-        """The configured decision on one pair's word matrix, then the final-punctuation rule."""
-        return self.config.rule.links(matrix, pair.final_punctuation)
+        """The configured decision on one pair's word matrix, then the final-punctuation rule.
+
+        A matrix with two columns after the source words is a residual measure's (``</s>``, residual).
+        """
+        return self.config.rule.links(matrix, pair.final_punctuation, residual=matrix.shape[1] - pair.src_words == 2)
 
     @property
     def signature(self) -> Signature:
@@ -98,6 +141,30 @@ class Aligner:
     def word_scores(self, pairs: Sequence[EncodedPair], requests: Sequence[ScoreRequest]):
         return self.engine.word_scores(pairs, requests)
 
+    def matrices(self, pairs: Iterable[SentencePair], layers: Optional[Sequence[int]] = None) -> list[WordMatrices]:
+        """Word-level matrices of each pair at 1-based ``layers`` (default: every decoder layer).
+
+        The measure, step, heads and merges are this aligner's (:attr:`config`); the matrices are
+        the ones its links are decided on, before the decision (its layers averaged).
+        """
+        chosen = tuple(layers) if layers is not None else tuple(range(1, self.engine.info.decoder_layers + 1))
+        self.engine.check_indices(chosen)
+        per_layer = {layer: replace(self.config.extraction, layers=(layer,)) for layer in chosen}
+        requests = list(dict.fromkeys(request for extraction in per_layer.values() for request in extraction.requests()))
+        given = list(pairs)
+        encoded = [self.encode(index, pair) for index, pair in enumerate(given)]
+        found: dict[int, Any] = {}
+        for batch in self.batches([pair for pair in encoded if pair.runnable]):
+            found.update((pair.index, scores) for pair, scores in zip(batch, self.engine.word_scores(batch, requests)))
+        return [
+            WordMatrices(
+                pair.src,
+                pair.tgt,
+                {layer: extraction.combine(found[index]) for layer, extraction in per_layer.items()} if index in found else {},
+            )
+            for index, pair in enumerate(given)
+        ]
+
     def align_encoded(self, pairs: Sequence[EncodedPair]) -> list[AlignedPair]:
         """Links for a batch of encoded pairs, in the order given."""
         requests = self.requests
@@ -105,7 +172,7 @@ class Aligner:
         matrices = iter(self.engine.word_scores(runnable, requests) if runnable else [])
         results = []
         for pair in pairs:
-            links = []
+            links, matrix = [], None
             if pair.runnable:
                 by_request = next(matrices)
                 matrix = self.config.extraction.combine(by_request)
@@ -121,6 +188,7 @@ class Aligner:
                 words_without_pieces=pair.src.empty_words + pair.tgt.empty_words,
                 unknown_pieces=pair.src.unknown_pieces + pair.tgt.unknown_pieces,
                 skipped_long=pair.too_long,
+                matrix=matrix if self.keep_matrices else None,
             )
             self.stats.add(result, len(pair.src.ids) + len(pair.tgt.ids))
             results.append(result)

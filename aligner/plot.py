@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 
+from .choices import PER_HEAD_MEASURES
 from .decisions import candidate_shares
 from .errors import ConfigError, InputError
 from .io import GOLD_REMEDY, GoldLinks, ScoredLink, SentencePair, check_link_range
@@ -134,6 +135,8 @@ def check_requests(requests: Sequence[ScoreRequest], decoder_layers: int, heads:
             raise ConfigError(f"layer {request.layer + 1} does not exist: the decoder has {decoder_layers} layers")
         if request.head is not None and not 0 <= request.head < heads:
             raise ConfigError(f"head {request.head + 1} does not exist: the decoder layers have {heads} heads")
+        if request.head is not None and request.measure not in PER_HEAD_MEASURES:
+            raise ConfigError(f"the {request.measure} measure has no per-head form: plot it at layer level")
 
 
 def pair_plot(
@@ -202,7 +205,7 @@ def alignment_figure_size(plot: PairPlot) -> tuple[float, float]:
     rows, columns, _ = panel_grid(list(plot.matrices))
     src_chars = max([len(_label(w)) for w in plot.src] + [4])
     tgt_chars = max([len(_label(w)) for w in plot.tgt] + [1])
-    panel_width = (len(plot.src) + 1) * CELL + 0.3
+    panel_width = max(matrix.shape[1] for matrix in plot.matrices.values()) * CELL + 0.3
     panel_height = len(plot.tgt) * CELL + 0.3
     width = 0.4 + 0.075 * tgt_chars + len(columns) * panel_width + 1.0
     height = 0.45 + len(rows) * panel_height + 0.2 + 0.075 * src_chars + FOOTER
@@ -229,7 +232,7 @@ def alignment_figure(plot: PairPlot) -> "Figure":
         image = ax.imshow(shares[request], cmap=_colormap(), vmin=0.0, vmax=top, aspect="equal", interpolation="nearest")
         _mark(ax, plot.links[request], plot.gold)
         first_in_row = column == min(c for r, c in cells.values() if r == row)
-        _axis_labels(ax, plot, show_x=not _filled_below(cells, row, column), show_y=first_in_row)
+        _axis_labels(ax, plot, plot.matrices[request].shape[1], show_x=not _filled_below(cells, row, column), show_y=first_in_row)
         ax.set_title(panel_title(request, plot.decoder_layers), fontsize=9)
     for ax in axes.flat:
         if not ax.images:
@@ -251,10 +254,12 @@ def _filled_below(cells: dict, row: int, column: int) -> bool:
     return any(c == column and r > row for r, c in cells.values())
 
 
-def _axis_labels(ax, plot: PairPlot, show_x: bool, show_y: bool) -> None:
-    ax.set_xticks(range(len(plot.src) + 1))
+def _axis_labels(ax, plot: PairPlot, width: int, show_x: bool, show_y: bool) -> None:
+    """Source words, then ``</s>`` and, for the residual measures, the residual column."""
+    extras = ["</s>", "residual"][: width - len(plot.src)]
+    ax.set_xticks(range(width))
     ax.set_yticks(range(len(plot.tgt)))
-    ax.set_xticklabels([_label(w) for w in plot.src] + ["</s>"] if show_x else [], rotation=90, fontsize=8)
+    ax.set_xticklabels([_label(w) for w in plot.src] + extras if show_x else [], rotation=90, fontsize=8)
     ax.set_yticklabels([_label(w) for w in plot.tgt] if show_y else [], fontsize=8)
     ax.tick_params(length=0)
     ax.axvline(len(plot.src) - 0.5, color="0.5", linewidth=0.8, linestyle=":")
@@ -316,10 +321,10 @@ def read_sweep_json(path: os.PathLike | str) -> "SweepResult":
 
 
 def sweep_figure(result: "SweepResult") -> "Figure":
-    """AER (%) against decoder layer: one line per measure x step, from the layer-level rows."""
+    """AER (%) against decoder layer: one line per measure (and residual rule) x step, from the layer-level rows."""
     series: dict[tuple[str, str], list] = {}
     for row in sorted((r for r in result.rows if r.head is None), key=lambda r: r.layer):
-        series.setdefault((row.measure, row.step), []).append(row)
+        series.setdefault((row.setting, row.step), []).append(row)
     if not series:
         raise InputError("the sweep has no layer-level rows (head null) to draw")
     figure = new_figure(6.4, 4.4)

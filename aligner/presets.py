@@ -1,20 +1,29 @@
-"""Presets know their model: the weights hash a preset was chosen for, and the check against the loaded model.
+"""Presets: which one applies, how given settings override it, and the model it was chosen for.
 
-Settings chosen on a dev set for one model say little about another, even when its layers fit.
-A preset records ``model_sha256``, the SHA-256 of the weights file it belongs to (for a bundle,
-the bundle's own ``model.pt``, not the float32 checkpoint it was exported from, which stays as
-``source_checkpoint``, provenance only). Older presets carry only ``model_signature``, whose
-``model:NAME@DIGEST`` field gives the first 8 hex digits.
+One rule for ``aligner align``, ``aligner plot``, ``aligner sweep``'s preset row and
+:meth:`aligner.Aligner.from_pretrained`: the preset (the bundle's own, named in its
+``aligner.json``, unless another file is named or none is wanted) fills every setting it
+records; a setting given explicitly overrides that field only, and the preset's name in the
+signature then lists the overridden fields (``preset:deen-guided-dev+layers``).
+
+Presets know their model: settings chosen on a dev set for one model say little about another,
+even when its layers fit. A preset records ``model_sha256``, the SHA-256 of the weights it
+belongs to (for a bundle, the bundle's own ``model.pt``, not the float32 checkpoint it was
+exported from, which stays as ``source_checkpoint``, provenance only). Older presets carry only
+``model_signature``, whose ``model:NAME@DIGEST`` field gives the first 8 hex digits. A preset
+chosen for other weights is refused, naming the preset file, unless ``force`` (``--force-preset``).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Collection, Mapping, Optional, Union
 
 from .errors import ConfigError, InputError
 from .io import file_sha256
+
+PresetChoice = Union[bool, str, Path]  # True: the bundle's own; False: none (the paper's defaults); or a file
 
 
 def stamp(preset: dict, weights_sha256: str) -> dict:
@@ -42,19 +51,101 @@ def preset_digest(record: dict) -> Optional[str]:
     return model.rsplit("@", 1)[1]
 
 
-def check_preset_model(preset_file: Path, checkpoint: Path) -> None:
-    """Refuse a preset chosen for other weights than ``checkpoint``'s (``--force-preset`` skips this)."""
+def model_weights(path: Optional[Path]) -> Optional[tuple[str, str]]:
+    """(SHA-256 of the weights, their name for messages) of the model at ``path`` (``None``: the default model).
+
+    ``None`` where the weights are not on disk (a hub id not in the cache, a missing file): the
+    loader reports those. The digests are the ones the models' signatures carry.
+    """
+    from .backends import model_kind
+    from .backends.fairseq.resources import default_model, find_bundle
+
+    if path is not None and model_kind(Path(path)) == "huggingface":
+        if not Path(path).is_dir():
+            return None
+        from .backends.huggingface.weights import weights_sha256
+
+        return weights_sha256(Path(path)), str(path)
+    checkpoint, _ = find_bundle(Path(path) if path is not None else default_model())
+    if not checkpoint.is_file():
+        return None
+    return file_sha256(checkpoint), str(checkpoint)
+
+
+def check_preset_model(preset: Path, model: Optional[Path]) -> None:
+    """Refuse a preset chosen for other weights than those of the model at ``model`` (``force`` skips this)."""
     try:
-        record = json.loads(Path(preset_file).read_text(encoding="utf-8"))
+        record = json.loads(Path(preset).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise InputError(f"not a readable aligner preset ({exc})", preset_file) from None
+        raise InputError(f"not a readable aligner preset ({exc})", preset) from None
     digest = preset_digest(record) if isinstance(record, dict) else None
-    if digest is None or not checkpoint.is_file():
-        return  # hand-written presets name no model; a missing checkpoint is reported by the loader
-    actual = file_sha256(checkpoint)
+    if digest is None:
+        return  # hand-written presets name no model
+    weights = model_weights(model)
+    if weights is None:
+        return
+    actual, name = weights
     if not actual.startswith(digest.lower()):
         raise ConfigError(
-            f"the preset was chosen for the model with weights @{digest[:8]}, but {checkpoint} is @{actual[:8]}; "
+            f"the preset was chosen for the model with weights @{digest[:8]}, but {name} is @{actual[:8]}; "
             "choose settings for this model with 'aligner sweep --select', or apply it anyway with --force-preset",
-            preset_file,
+            preset,
         )
+
+
+def bundle_preset(path: Optional[Path]) -> Optional[Path]:
+    """The preset file the model's bundle names (``aligner.json`` format 2), if any; ``None`` = the default model."""
+    from .backends import model_kind
+    from .backends.fairseq.resources import default_model, find_bundle
+
+    if path is not None and model_kind(Path(path)) == "huggingface":
+        return None  # presets live in aligner bundles; a Hugging Face directory has none
+    _, bundle = find_bundle(Path(path) if path is not None else default_model())
+    return None if bundle is None else bundle.preset_path
+
+
+def preset_file(choice: PresetChoice, path: Optional[Path]) -> Optional[Path]:
+    """The file a preset choice means for the model at ``path``."""
+    if choice is True:
+        return bundle_preset(path)
+    if choice is False:
+        return None
+    return Path(choice)
+
+
+def with_preset(settings: Mapping[str, Any], preset: Path, given: Collection[str], force: bool = False) -> dict[str, Any]:
+    """``settings`` with the preset's values for every field not in ``given``, and ``preset`` naming it.
+
+    ``given`` are the settings chosen explicitly (command-line options, keyword arguments); the
+    others in ``settings`` are defaults, which the preset replaces. The preset must have been
+    chosen for the model at ``settings["path"]`` unless ``force``.
+    """
+    from .evaluation.select import read_preset
+
+    name, recorded = read_preset(preset)
+    if not force:
+        check_preset_model(preset, settings.get("path"))
+    if "symmetrize" in recorded and settings.get("reverse_path") is None:
+        raise ConfigError(f"preset {name} ({preset}) symmetrizes two models: give the reverse model with --reverse-path (reverse_path=)")
+    chosen = dict(settings)
+    overridden = []
+    for key, value in recorded.items():
+        if key in given:
+            overridden.append(key)
+        else:
+            chosen[key] = value
+    chosen["preset"] = "+".join([name, *overridden])
+    return chosen
+
+
+def preset_settings(
+    settings: Mapping[str, Any], choice: PresetChoice = True, given: Optional[Collection[str]] = None, force: bool = False
+) -> dict[str, Any]:
+    """The settings of a run: ``settings`` under the chosen preset (see the module docstring).
+
+    ``given`` defaults to every key of ``settings``, as for keyword arguments.
+    """
+    chosen = preset_file(choice, settings.get("path"))
+    if chosen is None:
+        return dict(settings)
+    return with_preset(settings, chosen, set(settings) if given is None else given, force)

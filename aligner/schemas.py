@@ -50,12 +50,9 @@ PRESET_SETTINGS: dict[str, Any] = {
     "threshold": {"type": "number", "minimum": 0, "maximum": 1},
     "eos_null": {"type": "boolean"},
     "final_punct": {"type": "boolean"},
+    "residual_null": {"type": "boolean"},
     "symmetrize": {"enum": list(SYMMETRIZATIONS)},
-    "skip_long": {"type": "boolean"},
-    "lowercase": {"type": "boolean"},
-    "batch_size": {"type": "integer", "minimum": 1},
-    "chunk_size": {"type": "integer", "minimum": 1},
-}
+}  # exactly config.PRESET_FIELDS: model and run settings are refused by the reader, naming them
 PRESET: dict[str, Any] = {
     "type": "object",
     "required": ["name", "settings"],

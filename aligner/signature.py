@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Iterable, Mapping, Optional
 
 from . import __version__
-from .choices import DTYPES
+from .choices import DTYPES, RESIDUAL_MEASURES
 
 if TYPE_CHECKING:
     from .backends.base import ModelInfo
@@ -58,6 +58,8 @@ class Signature:
             "subword": info.subword,
             "dtype": DTYPES[info.dtype],
         }
+        if extraction.measure in RESIDUAL_MEASURES:
+            parts["residual"] = "null" if rule.residual_null else "dropped"
         if preset:
             parts["preset"] = preset
         return cls(parts)
@@ -76,6 +78,10 @@ class Signature:
 
     def __getitem__(self, key: str) -> str:
         return __version__ if key == "version" else {**self._parts, **self._after}[key]
+
+    def fields(self) -> dict[str, str]:
+        """The parts as a dict, in :meth:`format`'s order (``version`` included): the signature in JSON."""
+        return {**self._parts, "version": __version__, **self._after}
 
     def format(self) -> str:
         parts = [*self._parts.items(), ("version", __version__), *self._after.items()]

@@ -122,6 +122,11 @@ def symmetrize(forward: Iterable[Link], reverse: Iterable[Link], method: str) ->
     return state.links
 
 
+def invert(links: Iterable[Link]) -> set[Link]:
+    """Transpose one alignment, ``(src, tgt)`` -> ``(tgt, src)``: as ``atools -c invert`` does."""
+    return {(tgt, src) for src, tgt in links}
+
+
 def symmetrize_directions(forward: Sequence[ScoredLink], reverse: Sequence[ScoredLink], method: str) -> list[ScoredLink]:
     """The one path from a forward and a reverse model's links to symmetrized links.
 

@@ -236,7 +236,11 @@ def symmetrize(forward: Path, reverse: Path, method: str, output: Path) -> list[
 
 def score(gold: GoldSet, hyp: Path) -> tuple[dict, list[str]]:
     command = [aligner_command(), "score", *gold.score_options(), "--hyp", str(hyp), "--json"]
-    return json.loads(run(command)), command
+    record = json.loads(run(command))
+    # The report keeps its fractions (deen_report.py and deen_best.py read them); score --json gives percent.
+    rates = {name: record[f"{name}_percent"] / 100 for name in ("aer", "precision", "recall", "f1")}
+    return {**rates, "counts": record["counts"], "sentences": record["sentences"], "dropped_links": record["dropped_links"],
+            "signature": record["signature"]}, command
 
 
 # ---------------------------------------------------------------- report

@@ -1,6 +1,6 @@
 """Bind a bundle's preset to the bundle's own weights (``model_sha256``), without touching the weights.
 
-    python eval/restamp_preset.py data/models/deen-small data/models/deen-guided
+    python eval/restamp_preset.py data/models/deen-small aligner/models/deen-guided
 
 The preset's former model (the float32 checkpoint it was chosen on) is kept as ``source_checkpoint``.
 eval/export_bundle.py stamps new exports the same way; this script is for bundles exported before.

@@ -44,7 +44,7 @@ def test_align_then_score_end_to_end(tmp_path):
     assert counts["hypothesis"] == sum(len(h) for h in hypotheses)
     assert counts["sure"] == sum(len(g.sure) for g in read_gold(GOLD))
     expected_aer = 1 - (counts["hit_sure"] + counts["hit_possible"]) / (counts["hypothesis"] + counts["sure"])
-    assert record["aer"] == pytest.approx(expected_aer)
+    assert record["format"] == "aligner-score/1" and record["aer_percent"] == pytest.approx(100 * expected_aer)
 
 
 def test_stdin_bitext_matches_two_files(tmp_path):

@@ -18,9 +18,12 @@ if importlib.util.find_spec("transformers") is None:
     pytest.skip("needs the hf extra (transformers)", allow_module_level=True)
 
 from aligner.decisions import decide  # noqa: E402
+from aligner.io import SentencePair  # noqa: E402
 from aligner.errors import ConfigError  # noqa: E402
 from aligner.backends.huggingface.backend import HFSeq2SeqBackend  # noqa: E402
-from aligner.backends.huggingface.matrices import encode_pairs, piece_matrix, word_matrices  # noqa: E402
+from aligner.backends.huggingface.engine_backend import HuggingFaceBackend  # noqa: E402
+from aligner.engine import EncodedPair, Engine  # noqa: E402
+from aligner.extraction import ScoreRequest  # noqa: E402
 from aligner.measures import norm_scores  # noqa: E402
 from aligner.merge import merge_to_words, spans_from_counts  # noqa: E402
 
@@ -70,6 +73,36 @@ def reference(backend: HFSeq2SeqBackend, src_ids: list[int], decoder_ids: list[i
             use_cache=False,
         )
     return out.cross_attentions, out.encoder_last_hidden_state
+
+
+def encode_pairs(backend, pairs):
+    return [
+        EncodedPair(index, backend.encode_words(src, "source"), backend.encode_words(tgt, "target"))
+        for index, (src, tgt) in enumerate(pairs)
+    ]
+
+
+def word_matrices(backend, pairs, layer, measure="weight", batch_size=8):
+    """The engine's word matrices over the backend (0-based layer, AWO, layer level); None where a side is empty."""
+    engine = Engine(HuggingFaceBackend(backend))
+    request = ScoreRequest(layer, None, measure, "awo")
+    encoded = [engine.encode(index, SentencePair(tuple(src), tuple(tgt))) for index, (src, tgt) in enumerate(pairs)]
+    results = [None] * len(pairs)
+    for batch in engine.batches([pair for pair in encoded if pair.runnable], batch_size):
+        for pair, scores in zip(batch, engine.word_scores(batch, [request])):
+            results[pair.index] = scores[request]
+    return results
+
+
+def piece_matrix(scores, backend, pair):
+    """AWO rows and the source columns of one unpadded pair, read off the layout by hand.
+
+    Decoder input ``prefix + Y``: the step whose input is the prefix's last token predicts
+    y1. Source ``prefix + X + suffix``: the columns of X and the ``</s>`` after it.
+    """
+    first_row = len(backend.layout.decoder_prefix) - 1
+    first_column = len(backend.layout.source_prefix)
+    return scores[first_row : first_row + len(pair.tgt.ids), first_column : first_column + len(pair.src.ids) + 1]
 
 
 def batches_of(backend, pairs, size):
@@ -231,13 +264,12 @@ def test_word_matrices_and_argmax_links_match_the_reference(backends, family):
         with torch.inference_mode():
             values = backend._value_vectors(attention, attention.v_proj(states)).float()
             scores = {"weight": alpha[2][0].float().mean(0).numpy(), "norm": norm_scores(alpha[2].float(), values)[0].numpy()}
-        batch = backend.collate([(pair.src, pair.tgt)])
         for measure, matrices in by_measure.items():
             matrix = matrices[index]
             # language tags are never words: target words x (source words + </s>)
             assert matrix.shape == (len(pairs[index][1]), len(pairs[index][0]) + 1)
             expected = merge_to_words(
-                piece_matrix(scores[measure], batch, pair, "awo"),
+                piece_matrix(scores[measure], backend, pair),
                 spans_from_counts(pair.src.pieces_per_word),
                 spans_from_counts(pair.tgt.pieces_per_word),
             )

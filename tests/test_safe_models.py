@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aligner.backends.fairseq.checkpoint import build_model, read_checkpoint
-from aligner.backends.fairseq.resources import Bundle
+from aligner.backends.fairseq.resources import SHIPPED_MODEL, Bundle
 from aligner.cli import main
 from aligner.errors import AlignerError
 from aligner.evaluation.select import read_preset
@@ -171,9 +171,8 @@ def test_old_preset_names_its_model_in_the_signature_and_is_checked(tmp_path):
     assert result.exit_code == 1 and "chosen for the model with weights @deadbeef" in result.stderr
 
 
-@pytest.mark.parametrize("name", ["deen-small", "deen-guided"])
-def test_shipped_presets_are_bound_to_their_bundles_weights(name):
-    directory = ROOT / "data" / "models" / name
+@pytest.mark.parametrize("directory", [ROOT / "data" / "models" / "deen-small", SHIPPED_MODEL], ids=["deen-small", "deen-guided"])
+def test_shipped_presets_are_bound_to_their_bundles_weights(directory):
     record = json.loads((directory / "dev-preset.json").read_text())
     assert record["model_sha256"] == file_sha256(directory / "model.pt")
     assert record["source_checkpoint"].startswith("checkpoint_")  # provenance kept

@@ -36,6 +36,10 @@ def test_grid_covers_layers_pairs_measures_steps_decisions():
     assert {c.extraction.heads for c in grid} == {()}
     assert {c.rule.decision for c in grid} == {"argmax", "argmax-both", "argmax-source", "threshold"}
     assert len(grid) == len(set(grid))
+    assert {c.extraction.measure for c in grid} == {"weight", "norm", "alti-xattn", "attn-res-norm", "attn-res-ln-norm", "value-zeroing"}
+    assert {(c.extraction.measure, c.rule.residual_null) for c in grid if c.rule.residual_null} == {
+        (m, True) for m in ("alti-xattn", "attn-res-norm", "attn-res-ln-norm", "value-zeroing")
+    }
 
 
 def test_grid_with_heads_adds_every_single_head_of_every_layer():
@@ -43,7 +47,10 @@ def test_grid_with_heads_adds_every_single_head_of_every_layer():
     added = [c for c in with_heads if c.extraction.heads]
     assert {(c.extraction.layers, c.extraction.heads) for c in added} == {((l,), (h,)) for l in (1, 2, 3) for h in (1, 2)}
     assert len(with_heads) == len(plain) + len(added) and set(plain) <= set(with_heads)
-    assert len(added) == 6 * len(plain) // 5  # 6 (layer, head) sets beside the 5 layer sets, same decisions
+    # 6 (layer, head) sets beside the 5 layer sets, same decisions, but only the 2 measures with a
+    # per-head form of the 10 measure x residual-rule settings of a layer set.
+    assert len(added) == 6 * (len(plain) // 5) * 2 // 10
+    assert {c.extraction.measure for c in added} == {"weight", "norm"}
     assert {c.label.split()[0] for c in added} == {f"L{l}H{h}" for l in (1, 2, 3) for h in (1, 2)}
 
 
@@ -78,6 +85,14 @@ def test_bad_preset_names_file(tmp_path):
     preset.write_text(json.dumps({"name": "x", "settings": {"layer_count": 3}}))
     result = CliRunner().invoke(main, ["align", "--preset", str(preset)], input="a ||| b\n")
     assert result.exit_code == 1 and f"{preset}: unknown settings in preset: layer_count" in result.stderr
+
+
+def test_preset_may_not_set_the_model_or_how_to_run_it(tmp_path):
+    preset = tmp_path / "p.json"
+    preset.write_text(json.dumps({"name": "x", "settings": {"layers": [2], "batch_size": 4, "path": "elsewhere"}}))
+    result = CliRunner().invoke(main, ["align", "--preset", str(preset)], input="a ||| b\n")
+    assert result.exit_code == 1
+    assert f"{preset}: a preset sets extraction and decision settings only, not batch_size, path" in result.stderr
 
 
 def test_reversed_gold_set_swaps_sides_and_transposes_links():
@@ -130,4 +145,4 @@ def test_symmetrized_selection_scores_what_align_writes(tmp_path):
     assert "|preset:toy.symmetrized|" in aligned.stderr and f"symmetrize:{settings['symmetrize']}+toy-deen@" in aligned.stderr
     scored = runner.invoke(main, ["score", "--gold", GOLD, "--hyp", str(links), "--src", SRC, "--tgt", TGT, "--json"])
     assert scored.exit_code == 0, scored.output
-    assert round(json.loads(scored.stdout)["aer"] * 100, 1) == reported_test_aer
+    assert round(json.loads(scored.stdout)["aer_percent"], 1) == reported_test_aer

@@ -25,7 +25,7 @@ def test_gold_scored_against_its_own_sure_links(shared_data, tmp_path):
         assert result.exit_code == 0, result.stderr
         record = json.loads(result.stdout)
         if record["counts"]["sure"]:
-            assert record["aer"] == 0.0 and record["recall"] == 1.0 and record["precision"] == 1.0
+            assert record["aer_percent"] == 0.0 and record["recall_percent"] == 100.0 and record["precision_percent"] == 100.0
 
 
 def test_bicici_set_bom_zero_based_and_known_bad_link(shared_data, tmp_path):
@@ -39,4 +39,4 @@ def test_bicici_set_bom_zero_based_and_known_bad_link(shared_data, tmp_path):
     assert failed.exit_code == 1 and f"{gold}:63: link 12-16" in failed.stderr
     dropped = score("--gold", gold, "--hyp", str(hyp), "--src", src, "--tgt", tgt, "--gold-zero-based", "--drop-invalid", "--json")
     record = json.loads(dropped.stdout)
-    assert record["dropped_links"] == 1 and record["aer"] == 1.0 and record["precision"] == 0.0
+    assert record["dropped_links"] == 1 and record["aer_percent"] == 100.0 and record["precision_percent"] == 0.0

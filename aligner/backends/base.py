@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Collection, Optional, Protocol, Sequence
 if TYPE_CHECKING:
     import torch
 
+    from ..contributions import SubLayer
     from ..engine import EncodedPair
 
 SIDES = ("source", "target")
@@ -43,6 +44,9 @@ class ModelInfo:
     lowercase: bool
     subword: str  # how words were split, for the signature
     dtype: str  # of the weights and activations: float32, float16 or bfloat16
+    # tokens a side's row holds besides its pieces: fairseq's </s>; Hugging Face's </s> and language tags
+    source_specials: int = 1
+    target_specials: int = 1
 
     @property
     def model_id(self) -> str:
@@ -62,6 +66,9 @@ class CrossAttention:
 
     alpha: "torch.Tensor"
     values: Optional["torch.Tensor"]
+    # The residual r_i, b_O and the LayerNorm after the sub-layer (post-norm), for the measures
+    # of aligner.contributions; None when the values were not asked for.
+    block: Optional["SubLayer"] = None
 
 
 class Backend(Protocol):

@@ -54,12 +54,43 @@ def handle_errors(command: Callable) -> Callable:
     return wrapper
 
 
-@click.group(context_settings=CONTEXT)
+QUIET = "aligner.quiet"  # context.meta key: -q given before or after the subcommand
+
+
+def _verbosity(context: click.Context, parameter: click.Parameter, given: bool) -> None:
+    """-v / -q where they stand (before or after the subcommand): log level, and quiet for the command to read."""
+    if not given:
+        return
+    if parameter.name == "verbose":
+        logging.getLogger().setLevel(logging.INFO)
+    else:
+        context.meta[QUIET] = True  # warnings still show: -q silences progress and summaries, not problems
+
+
+class _Group(click.Group):
+    """The group that gives every subcommand -v and -q too, so `aligner align -v` works as `aligner -v align`."""
+
+    def add_command(self, command: click.Command, name: Optional[str] = None) -> None:
+        taken = {option for parameter in command.params for option in getattr(parameter, "opts", ())}
+        for flag, long, help_text in (("-v", "--verbose", "Log what is loaded and decided (to stderr)."), ("-q", "--quiet", "No progress, signature or summary on stderr.")):
+            if flag not in taken:
+                command.params.append(click.Option([flag, long], is_flag=True, expose_value=False, callback=_verbosity, help=help_text))
+        super().add_command(command, name)
+
+
+def is_quiet(quiet: bool = False) -> bool:
+    """-q of the command itself, or of the group or the shared option."""
+    context = click.get_current_context(silent=True)
+    return quiet or bool(context is not None and context.meta.get(QUIET))
+
+
+@click.group(context_settings=CONTEXT, cls=_Group)
 @click.version_option(__version__, "-V", "--version")
 @click.option("-v", "--verbose", is_flag=True, help="Log what is loaded and decided (to stderr).")
+@click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_verbosity, help="No progress, signature or summary on stderr.")
 @click.option("--debug", is_flag=True, envvar="ALIGNER_DEBUG", help="Show the traceback of a failure instead of a one-line error. [env: ALIGNER_DEBUG=1]")
 def main(verbose: bool, debug: bool) -> None:
-    """Word alignments from a fairseq Transformer's cross-attention (weights and vector norms)."""
+    """Word alignments from a translation model's cross-attention (weights and vector norms): fairseq or Hugging Face."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="aligner: %(levelname)s: %(message)s")
 
 
@@ -120,7 +151,7 @@ def options(*decorators: Callable) -> Callable:
 
 
 model_options = options(
-    click.option("--path", type=PathArg, help="fairseq checkpoint file, or a model directory with aligner.json. [default: the bundled model]"),
+    click.option("--path", type=PathArg, help="fairseq checkpoint file, a model directory with aligner.json, or a Hugging Face model directory (config.json) or cached hub id. [default: the bundled model]"),
     click.option("--data-dir", type=PathArg, help="Directory with dict.<lang>.txt. [default: the checkpoint's directory]"),
     click.option("-s", "--source-lang", help="Source language (dictionary suffix)."),
     click.option("-t", "--target-lang", help="Target language (dictionary suffix)."),
@@ -130,6 +161,8 @@ model_options = options(
                  help="SentencePiece model of the target side, for models trained with separate source and target vocabularies. [default: the source side's model, else the bundle's for the target language]"),
     click.option("--target-bpe-codes", type=PathArg, help="BPE codes of the target side, for separate source and target vocabularies. [default: as --target-sentencepiece-model]"),
     click.option("--lowercase/--no-lowercase", default=None, help="Lowercase words before subword splitting. [default: as the bundle records]"),
+    click.option("--src-lang-code", help="Source language code of a multilingual Hugging Face model (NLLB deu_Latn, M2M100 de, mBART de_DE); -s/-t stay fairseq's dictionary suffixes."),
+    click.option("--tgt-lang-code", help="Target language code of a multilingual Hugging Face model (eng_Latn, en, en_XX; a multi-target Marian model's fr or >>fr<<)."),
 )
 decision_options = options(
     click.option("--src-merge", type=click.Choice(MERGES), default="sum", show_default=True, help="How a source word's pieces combine."),
@@ -140,6 +173,8 @@ decision_options = options(
     click.option("--final-punct/--no-final-punct", default=False, show_default=True, help="When both sentences end in punctuation, link those two tokens to each other only."),
     click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Least share of the row's score for a link (with --decision threshold)."),
     click.option("--eos-null/--no-eos-null", default=True, show_default=True, help="A target word whose best source is </s> stays unaligned; --no-eos-null excludes </s> instead."),
+    click.option("--residual-null/--no-residual-null", default=False, show_default=True,
+                 help="Residual measures (alti-xattn, attn-res-*, value-zeroing): a target word whose best column is the residual stays unaligned, like </s>; by default the residual column is dropped."),
 )
 run_options = options(
     click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Most sentence pairs per forward pass."),

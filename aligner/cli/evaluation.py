@@ -34,10 +34,17 @@ from .base import CONTEXT, InputFile, PathArg, decision_options, handle_errors, 
 @click.option("--dev-gold", type=InputFile, help="Dev gold links (out-of-range links are dropped and counted).")
 @click.option("--dev-gold-one-based/--dev-gold-zero-based", default=False, show_default=True, help="Index base of --dev-gold (deen_bicici100 is 0-based).")
 @click.option("--dev", "dev_pairs", type=click.IntRange(min=1), help="Use the first N pairs of this gold set as the dev set instead (they stay in the test report).")
+@click.option("--preset-row/--no-preset-row", default=True, show_default=True, help="Also score the model bundle's own preset (what align uses with no options), with its own decision.")
+@click.option("--force-preset", is_flag=True, help="Score the bundle's preset row even though the preset was chosen for other weights than the model's.")
 @click.option("--reverse-path", type=PathArg, help="With --select: also choose a symmetrized setting for this target-to-source model and --path; writes OUTPUT.symmetrized.preset.json.")
+@click.option("--json", "as_json", is_flag=True, help="Print every row as JSON on stdout (rates in percent: aer_percent, ...) instead of the layer table.")
 @handle_errors
-def sweep(src, tgt, gold, gold_zero_based, reverse_gold, drop_invalid, heads, output, overwrite, curve, select_on_dev, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs, reverse_path, **settings) -> None:
-    """AER of every decoder layer (and head) x {weight, norm} x {awo, awi} on a gold set."""
+def sweep(src, tgt, gold, gold_zero_based, reverse_gold, drop_invalid, heads, output, overwrite, curve, select_on_dev, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs, preset_row, force_preset, reverse_path, as_json, **settings) -> None:
+    """AER of every decoder layer (and head) x {weight, norm} x {awo, awi} on a gold set.
+
+    The rows use the decision options given here; the model bundle's own preset (if its aligner.json
+    names one) is scored beside them with its own settings, as align applies it with no options.
+    """
     from ..config import AlignConfig
     from ..pipeline import Aligner
     from ..evaluation.select import load_gold_set, select_settings
@@ -69,9 +76,24 @@ def sweep(src, tgt, gold, gold_zero_based, reverse_gold, drop_invalid, heads, ou
         click.echo(f"dropped {test.dropped_links} out-of-range links of {gold}", err=True)
     dev = _dev_set(test, gold, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs) if select_on_dev else None
     aligner = Aligner(AlignConfig(**settings))
-    result = run_sweep(aligner, iter(test.pairs), test.golds, per_head=heads)
-    click.echo(result.layer_table())
-    click.echo(result.signature, err=True)
+    bundle_settings = None
+    if preset_row:
+        from ..presets import bundle_preset, with_preset
+
+        preset_file = bundle_preset(settings.get("path"))
+        if preset_file is not None:
+            # Checked like align's (the preset's model hash too) before the first forward pass.
+            bundle_settings = AlignConfig(**with_preset(settings, preset_file, given=(), force=force_preset))
+    result = run_sweep(aligner, iter(test.pairs), test.golds, per_head=heads, preset=bundle_settings)
+    if as_json:
+        from ..reports import sweep_record
+
+        click.echo(json.dumps(sweep_record(result), indent=1))
+    else:
+        click.echo(result.layer_table())
+        if result.preset is not None:
+            click.echo("\n" + result.preset.line())
+        click.echo(result.signature, err=True)
     if targets:
         output.parent.mkdir(parents=True, exist_ok=True)
         image = None

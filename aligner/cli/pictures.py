@@ -12,6 +12,7 @@ from ..errors import InputError
 from ..files import check_not_inputs
 from ..io import check_output
 from .base import CONTEXT, InputFile, PathArg, _indices, _inputs, decision_options, handle_errors, input_options, main, model_options, run_options
+from .presets import apply_preset, preset_options
 
 
 # --- plot, plot-sweep -------------------------------------------------------------------------
@@ -61,19 +62,27 @@ def _selected_pairs(pairs: Iterator, lines: tuple[int, ...], input_name: str) ->
 @click.option("--gold", type=InputFile, help="Gold links to overlay (i-j sure, ipj possible), line-aligned with the input.")
 @click.option("--gold-zero-based", is_flag=True, help="Gold indices start at 0. [default: 1-based]")
 @click.option("--reverse-gold", is_flag=True, help="Gold lists target-source links; swap them.")
-@click.option("--layer", "--layers", "layers", callback=_indices, help="Decoder layers, 1-based: 2, a range 1-3 or a list 1,3: one panel column each (not averaged, unlike align). [default: the default --layer of align]")
-@click.option("--measure", "--measures", "measures", callback=_comma_list(MEASURES), default=",".join(MEASURES), show_default=True, help="Panel rows: weight, norm or both (weight,norm).")
-@click.option("--step", "--steps", "steps", callback=_comma_list(STEPS), default="awi", show_default=True, help="Panel rows: awi, awo or both (awi,awo).")
+@click.option("--layer", "--layers", "layers", callback=_indices, help="Decoder layers, 1-based: 2, a range 1-3 or a list 1,3: one panel column each (not averaged, unlike align). [default: the preset's, else the default --layer of align]")
+@click.option("--measure", "--measures", "measures", callback=_comma_list(MEASURES), default="weight,norm", help="Panel rows: any of the measures, comma-separated (weight,norm,alti-xattn,...). [default: the preset's measure, else weight,norm]")
+@click.option("--step", "--steps", "steps", callback=_comma_list(STEPS), default="awi", help="Panel rows: awi, awo or both (awi,awo). [default: the preset's step, else awi]")
 @decision_options
 @run_options
+@preset_options
 @click.option("-o", "--output", required=True, type=PathArg, help="Image file, .png, .svg or .pdf; with several --lines, OUT-<line>.<suffix> each.")
 @click.option("--overwrite", is_flag=True, help="Replace existing images.")
 @click.option("--dpi", type=click.IntRange(min=10, max=1200), default=150, show_default=True, help="Pixels per inch of a PNG (SVG and PDF are vector).")
 @handle_errors
-def plot_command(src, tgt, bitext, lines, gold, gold_zero_based, reverse_gold, layers, measures, steps, output, overwrite, dpi, **settings) -> None:
+@click.pass_context
+def plot_command(context, src, tgt, bitext, lines, gold, gold_zero_based, reverse_gold, layers, measures, steps, output, overwrite, dpi,
+                 preset_file, no_preset, force_preset, **settings) -> None:
     """Draw word-level weight/norm matrices of sentence pairs, with the chosen links and gold.
 
     Panels are measure x step (rows) by layer (columns); a cell is its score's share of the row.
+
+    Settings as in align: the model bundle's own preset applies unless --preset names another or
+    --no-preset is given; it sets the layers, head, measure and step of the panels and the decision
+    of the links wherever the command line gives none (with --no-preset: weight,norm x awi at align's
+    default layer).
     """
     from ..config import AlignConfig
     from ..io import GOLD_REMEDY, check_link_range, file_of_side, read_gold, read_pairs
@@ -90,8 +99,13 @@ def plot_command(src, tgt, bitext, lines, gold, gold_zero_based, reverse_gold, l
         raise InputError(f"line {max(lines)} was asked for (--lines) but the gold has only {len(golds)} lines", gold)
     input_name = src if src is not None else ("<stdin>" if bitext in (None, "-") else bitext)
     selected = _selected_pairs(read_pairs(_inputs(src, tgt, bitext)), lines, input_name)
-    aligner = Aligner(AlignConfig(**settings))
-    requests = panel_requests(layers or aligner.config.layers, measures, steps, src_merge=aligner.config.src_merge, tgt_merge=aligner.config.tgt_merge)
+    panels = {"layers": layers, "measure": measures, "step": steps}
+    chosen = apply_preset(context, {**settings, **panels}, preset_file, no_preset, {"measure": "measures", "step": "steps"}, force_preset)
+    measures, steps = ((value,) if isinstance(value, str) else value for value in (chosen.pop("measure"), chosen.pop("step")))
+    layers, heads = chosen.pop("layers"), chosen.pop("heads", ())
+    aligner = Aligner(AlignConfig(**chosen))
+    requests = panel_requests(layers or aligner.config.layers, measures, steps, head=heads[0] if len(heads) == 1 else None,
+                              src_merge=aligner.config.src_merge, tgt_merge=aligner.config.tgt_merge)
     for line, target in zip(lines, targets):
         pair = selected[line]
         if golds is not None:

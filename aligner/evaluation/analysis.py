@@ -25,6 +25,7 @@ from aligner.measures import layer_norm_scores
 if TYPE_CHECKING:
     import torch
 
+    from aligner.backends.base import CrossAttention
     from aligner.pipeline import Aligner, EncodedPair
 
 
@@ -75,6 +76,9 @@ class LayerAttentionStats:
     eos_weight_share: float
     eos_norm_share: float
     weight_norm_correlation: float  # mean over sentences
+    # The residual's share of each row (aligner.contributions): how little the source matters here.
+    residual_alti_share: float = float("nan")  # of the ALTI+ contributions (alti-xattn)
+    residual_norm_share: float = float("nan")  # of the AttnRes-N norms
 
 
 @dataclass
@@ -84,6 +88,8 @@ class _Accumulator:
     eos_weight: float = 0.0
     eos_norm: float = 0.0
     correlations: list[float] = field(default_factory=list)
+    residual_alti: float = 0.0
+    residual_norm: float = 0.0
 
 
 def sentence_stats(alpha: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
@@ -91,6 +97,20 @@ def sentence_stats(alpha: torch.Tensor, values: torch.Tensor) -> tuple[torch.Ten
     weights = alpha.mean(dim=0)
     norms = layer_norm_scores(alpha.unsqueeze(0), values.unsqueeze(0))[0]
     return entropy_ratio(weights), last_column_share(weights), last_column_share(norms), weight_norm_correlation(alpha, values)
+
+
+def residual_shares(cross: CrossAttention) -> tuple[torch.Tensor, torch.Tensor]:
+    """(batch, target) shares of the residual column in the ALTI+ and the AttnRes-N rows of one layer.
+
+    Padded source positions have zero weight, so they add nothing to either row.
+    """
+    from aligner.contributions import alti_scores, res_norm_scores
+
+    if cross.values is None or cross.block is None:
+        raise ValueError("the residual's share needs the value vectors and the sub-layer (need_values=True)")
+    alpha, values, block = cross.alpha.float(), cross.values.float(), cross.block.float()
+    alti, norms = alti_scores(alpha, values, block), res_norm_scores(alpha, values, block)
+    return alti[..., -1].cpu(), last_column_share(norms).cpu()
 
 
 def attention_statistics(aligner: Aligner, pairs: Iterable[EncodedPair]) -> list[LayerAttentionStats]:
@@ -103,6 +123,7 @@ def attention_statistics(aligner: Aligner, pairs: Iterable[EncodedPair]) -> list
             cross = attention[layer]
             assert cross.values is not None  # asked for above
             alpha, values = cross.alpha.float().cpu(), cross.values.float().cpu()
+            residual_alti, residual_norm = residual_shares(cross)
             for row, pair in enumerate(batch):
                 sources, steps = len(pair.src.ids) + 1, len(pair.tgt.ids) + 1
                 entropy, eos_weight, eos_norm, r = sentence_stats(alpha[row, :, :steps, :sources], values[row, :, :sources])
@@ -111,6 +132,8 @@ def attention_statistics(aligner: Aligner, pairs: Iterable[EncodedPair]) -> list
                 total.entropy += float(entropy.sum())
                 total.eos_weight += float(eos_weight.sum())
                 total.eos_norm += float(eos_norm.sum())
+                total.residual_alti += float(residual_alti[row, :steps].sum())
+                total.residual_norm += float(residual_norm[row, :steps].sum())
                 if not math.isnan(r):
                     total.correlations.append(r)
     return [
@@ -120,6 +143,8 @@ def attention_statistics(aligner: Aligner, pairs: Iterable[EncodedPair]) -> list
             total.eos_weight / total.rows,
             total.eos_norm / total.rows,
             float(np.mean(total.correlations)) if total.correlations else float("nan"),
+            total.residual_alti / total.rows,
+            total.residual_norm / total.rows,
         )
         for layer, total in totals.items()
         if total.rows
@@ -128,12 +153,13 @@ def attention_statistics(aligner: Aligner, pairs: Iterable[EncodedPair]) -> list
 
 def statistics_markdown(stats: Sequence[LayerAttentionStats]) -> str:
     lines = [
-        "| layer | entropy / uniform (weights) | `</s>` share, weights | `</s>` share, norms | r(alpha, norm of f(x)) |",
-        "|---|---|---|---|---|",
+        "| layer | entropy / uniform (weights) | `</s>` share, weights | `</s>` share, norms | r(alpha, norm of f(x)) "
+        "| residual share, ALTI+ | residual share, AttnRes-N |",
+        "|---|---|---|---|---|---|---|",
     ]
     for s in stats:
         lines.append(
             f"| L{s.layer} | {s.entropy_ratio:.2f} | {s.eos_weight_share * 100:.1f}% | {s.eos_norm_share * 100:.1f}% | "
-            f"{s.weight_norm_correlation:+.2f} |"
+            f"{s.weight_norm_correlation:+.2f} | {s.residual_alti_share * 100:.1f}% | {s.residual_norm_share * 100:.1f}% |"
         )
     return "\n".join(lines)

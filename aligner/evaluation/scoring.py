@@ -22,6 +22,9 @@ class ScoreConfig:
     drop_invalid: bool = False
 
     def signature(self) -> str:
+        return self.signature_parts().format()
+
+    def signature_parts(self) -> Signature:
         return Signature(
             {
                 "gold": self.gold.rsplit("/", 1)[-1],
@@ -29,7 +32,7 @@ class ScoreConfig:
                 "reverse": "yes" if self.reverse_gold else "no",
                 "invalid": "drop" if self.drop_invalid else "error",
             }
-        ).format()
+        )
 
 
 def score_files(config: ScoreConfig) -> AERResult:
@@ -41,7 +44,8 @@ def score_files(config: ScoreConfig) -> AERResult:
     golds = read_gold(config.gold, config.gold_one_based, config.reverse_gold)
     hypotheses = [[(link.src, link.tgt) for link in links] for links in read_pharaoh(config.hyp)]
     if len(hypotheses) != len(golds):
-        raise InputError(f"hypothesis has {len(hypotheses)} lines but gold {config.gold} has {len(golds)}", config.hyp)
+        hyp_name = "<stdin>" if config.hyp == "-" else config.hyp  # --hyp defaults to stdin
+        raise InputError(f"hypothesis has {len(hypotheses)} lines but gold {config.gold} has {len(golds)}", hyp_name)
     dropped = 0
     if config.src is not None and config.tgt is not None:
         lengths = [len(split_words(line)) for line in read_lines(config.src)]

@@ -15,7 +15,8 @@ from typing import Iterable, Mapping, Optional, Sequence
 import numpy as np
 
 from .. import __version__
-from ..config import AlignConfig
+from ..choices import MEASURES, PER_HEAD_MEASURES, RESIDUAL_MEASURES
+from ..config import FIELD_PARTS, PRESET_FIELDS
 from ..errors import InputError
 from ..decisions import DecisionRule
 from ..engine import EncodedPair
@@ -34,7 +35,7 @@ THRESHOLDS = (0.1, 0.2, 0.3, 0.5)
 SYMMETRIZATION_SHORTLIST = 20
 
 
-PRESET_SETTINGS = ("layers", "heads", "measure", "step", "decision", "threshold", "normalize", "eos_null", "final_punct")
+PRESET_SETTINGS = ("layers", "heads", "measure", "step", "decision", "threshold", "normalize", "eos_null", "final_punct", "residual_null")
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class Candidate:
         layers = "-".join(map(str, (extraction.layers[0], extraction.layers[-1]))) if len(extraction.layers) > 1 else str(extraction.layers[0])
         heads = "".join(f"H{head}" for head in extraction.heads)
         return (f"L{layers}{heads} {extraction.step} {extraction.measure} {decision}" + ("" if rule.eos_null else " no-eos-null")
-                + (" +final-punct" if rule.final_punct else "") + (f" {self.symmetrize}" if self.symmetrize else ""))
+                + (" +final-punct" if rule.final_punct else "") + (" +residual-null" if rule.residual_null else "") + (f" {self.symmetrize}" if self.symmetrize else ""))
 
     @property
     def single(self) -> "Candidate":
@@ -72,15 +73,19 @@ class Candidate:
 
     def links(self, matrices: Mapping[ScoreRequest, np.ndarray], pair: EncodedPair) -> list[ScoredLink]:
         """This setting's links of one pair, from matrices that include its requests."""
-        return self.rule.links(self.extraction.combine(matrices), pair.final_punctuation)
+        residual = self.extraction.measure in RESIDUAL_MEASURES
+        return self.rule.links(self.extraction.combine(matrices), pair.final_punctuation, residual=residual)
 
 
-def candidate_grid(decoder_layers: int, src_merge: str = "sum", tgt_merge: str = "mean", heads: int = 0) -> list[Candidate]:
+def candidate_grid(
+    decoder_layers: int, src_merge: str = "sum", tgt_merge: str = "mean", heads: int = 0, measures: Sequence[str] = MEASURES
+) -> list[Candidate]:
     """Single layers, adjacent layer pairs and (``heads`` > 0) every single head of every layer,
-    x measures x steps x decisions x the two rules.
+    x measures x steps x decisions x the two rules (x the two residual rules, for residual measures).
 
     Single heads matter for models trained with guided alignment (fairseq's transformer_align,
-    Marian's --guided-alignment), where one supervised head aligns far better than its layer.
+    Marian's --guided-alignment), where one supervised head aligns far better than its layer;
+    they get only the measures with a per-head form.
     """
     layer_sets: list[tuple[tuple[int, ...], tuple[int, ...]]] = [((layer,), ()) for layer in range(1, decoder_layers + 1)]
     layer_sets += [((layer, layer + 1), ()) for layer in range(1, decoder_layers)]
@@ -90,14 +95,16 @@ def candidate_grid(decoder_layers: int, src_merge: str = "sum", tgt_merge: str =
     return [
         Candidate(
             Extraction(layers, head_set, measure=measure, step=step, src_merge=src_merge, tgt_merge=tgt_merge),
-            DecisionRule(decision, threshold, normalize, eos_null, final_punct),
+            DecisionRule(decision, threshold, normalize, eos_null, final_punct, residual_null),
         )
         for layers, head_set in layer_sets
-        for measure in ("norm", "weight")
+        for measure in measures
+        if not head_set or measure in PER_HEAD_MEASURES
         for step in ("awi", "awo")
         for decision, threshold, normalize in decisions
         for eos_null in (True, False)
         for final_punct in (False, True)
+        for residual_null in ((False, True) if measure in RESIDUAL_MEASURES else (False,))
     ]
 
 
@@ -206,10 +213,14 @@ def read_preset(path: Path | str) -> tuple[str, dict]:
         raise InputError(f"not a readable aligner preset ({exc})", path) from None
     validate(record, PRESET, path, InputError)
     name, settings = record["name"], dict(record["settings"])
-    known = set(AlignConfig.field_names())
-    unknown = sorted(set(settings) - known)
+    unknown = sorted(set(settings) - set(FIELD_PARTS))
     if unknown:
         raise InputError(f"unknown settings in preset: {', '.join(unknown)}", path)
+    not_decisions = sorted(set(settings) - set(PRESET_FIELDS))
+    if not_decisions:
+        raise InputError(
+            f"a preset sets extraction and decision settings only, not {', '.join(not_decisions)} (give those as options)", path
+        )
     for indices in ("layers", "heads"):
         if indices in settings:
             settings[indices] = tuple(settings[indices])

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
-from typing import Callable, Hashable, Iterable, Iterator, Mapping, Optional, Sequence, TypeVar
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Callable, Hashable, Iterable, Iterator, Mapping, Optional, Sequence, TypeVar, Union
 
 import numpy as np
 
-from ..choices import MEASURES, STEPS
+from ..choices import MEASURES, PER_HEAD_MEASURES, RESIDUAL_MEASURES, STEPS
 from ..errors import InputError
 from ..io import GoldLinks, ScoredLink, SentencePair
 from .metrics import AlignmentCounts, count_links, scores_from_counts
 from ..engine import EncodedPair
 from ..extraction import ScoreRequest
 from ..pipeline import Aligner
+from ..signature import Signature
+
+if TYPE_CHECKING:
+    from ..config import AlignConfig
+
+PRESET_PARTS = ("layer", "head", "measure", "step", "merge", "decision", "eos", "punct")
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,28 @@ class SweepRow:
     recall: float
     f1: float
     counts: AlignmentCounts
+    residual_null: bool = False  # residual measures: the residual column competed like </s> (else dropped)
+
+    @property
+    def setting(self) -> str:
+        """The measure as the tables name it: ``alti-xattn+null`` when the residual competed."""
+        return self.measure + ("+null" if self.residual_null else "")
+
+
+@dataclass(frozen=True)
+class PresetRow:
+    """The bundle preset's own settings (what ``aligner align`` uses with no options), scored in the same pass."""
+
+    name: str
+    settings: str  # its signature's alignment parts, e.g. layer:5/6|head:1|...
+    aer: float
+    precision: float
+    recall: float
+    f1: float
+    counts: AlignmentCounts
+
+    def line(self) -> str:
+        return f"The bundle's preset {self.name} ({self.settings}): AER {self.aer * 100:.1f}"
 
 
 @dataclass(frozen=True)
@@ -35,29 +63,37 @@ class SweepResult:
     rows: list[SweepRow]
     pairs: int
     signature: str
+    preset: Optional[PresetRow] = None
 
-    def best(self, measure: str, step: str, heads: bool = False) -> SweepRow:
-        candidates = [r for r in self.rows if r.measure == measure and r.step == step and (r.head is not None) == heads]
+    def best(self, measure: str, step: str, heads: bool = False, residual_null: bool = False) -> SweepRow:
+        candidates = [
+            r for r in self.rows if r.measure == measure and r.step == step and (r.head is not None) == heads and r.residual_null == residual_null
+        ]
         return min(candidates, key=lambda r: (r.aer, r.layer, r.head or 0))
 
     def to_json(self) -> str:
-        return json.dumps({"pairs": self.pairs, "signature": self.signature, "rows": [asdict(r) for r in self.rows]}, indent=1)
+        record = {"pairs": self.pairs, "signature": self.signature, "rows": [asdict(r) for r in self.rows]}
+        if self.preset is not None:
+            record["preset"] = asdict(self.preset)
+        return json.dumps(record, indent=1)
 
     def layer_table(self) -> str:
         """Markdown: one row per step x measure, one column per layer, AER in percent."""
         layers = sorted({r.layer for r in self.rows})
         lines = ["| setting / measure | " + " | ".join(f"L{l}" for l in layers) + " |", "|---" * (len(layers) + 1) + "|"]
         for step in STEPS[::-1]:
-            for measure in MEASURES:
-                cells = {r.layer: r for r in self.rows if r.step == step and r.measure == measure and r.head is None}
+            for setting in dict.fromkeys(r.setting for r in self.rows):
+                cells = {r.layer: r for r in self.rows if r.step == step and r.setting == setting and r.head is None}
+                if not cells:
+                    continue
                 best = min(cells.values(), key=lambda r: r.aer)
                 values = [f"**{cells[l].aer * 100:.1f}**" if cells[l] is best else f"{cells[l].aer * 100:.1f}" for l in layers]
-                lines.append(f"| {step.upper()} {measure} | " + " | ".join(values) + " |")
+                lines.append(f"| {step.upper()} {setting} | " + " | ".join(values) + " |")
         return "\n".join(lines)
 
     def head_table(self, step: str, measure: str) -> str:
         """Markdown: AER per layer (rows) and head (columns) for one step and measure."""
-        rows = [r for r in self.rows if r.step == step and r.measure == measure and r.head is not None]
+        rows = [r for r in self.rows if r.step == step and r.measure == measure and r.head is not None and not r.residual_null]
         if not rows:
             return ""
         heads = sorted({r.head for r in rows if r.head is not None})
@@ -70,6 +106,8 @@ class SweepResult:
     def markdown(self, image: Optional[str] = None) -> str:
         """The report; ``image`` names an AER-vs-layer picture beside it to show under the table."""
         parts = [f"AER (%) on {self.pairs} sentence pairs; lower is better.", "", self.layer_table()]
+        if self.preset is not None:
+            parts += ["", self.preset.line() + " (its own decision, not the table's)."]
         if image:
             parts += ["", f"![AER against decoder layer]({image})"]
         for step in STEPS:
@@ -81,15 +119,24 @@ class SweepResult:
         return "\n".join(parts) + "\n"
 
 
-def sweep_requests(decoder_layers: int, heads: int, per_head: bool, src_merge: str = "sum", tgt_merge: str = "mean") -> list[ScoreRequest]:
+def sweep_requests(
+    decoder_layers: int, heads: int, per_head: bool, src_merge: str = "sum", tgt_merge: str = "mean", measures: Sequence[str] = MEASURES
+) -> list[ScoreRequest]:
+    """Every layer x measure x step, and every head for the measures with a per-head form."""
     head_choices: list[Optional[int]] = [None] + (list(range(heads)) if per_head else [])
     return [
         ScoreRequest(layer, head, measure, step, src_merge, tgt_merge)
         for layer in range(decoder_layers)
         for head in head_choices
-        for measure in MEASURES
+        for measure in measures
+        if head is None or measure in PER_HEAD_MEASURES
         for step in STEPS
     ]
+
+
+def sweep_settings(requests: Sequence[ScoreRequest]) -> list[tuple[ScoreRequest, bool]]:
+    """(request, residual_null): the residual measures are scored both ways, the others once."""
+    return [(request, null) for request in requests for null in ((False, True) if request.measure in RESIDUAL_MEASURES else (False,))]
 
 
 Setting = TypeVar("Setting", bound=Hashable)
@@ -141,18 +188,54 @@ def corpus_counts(
 
 
 def run_sweep(
-    aligner: Aligner, pairs: Iterable[SentencePair], golds: Sequence[GoldLinks], per_head: bool = True
+    aligner: Aligner,
+    pairs: Iterable[SentencePair],
+    golds: Sequence[GoldLinks],
+    per_head: bool = True,
+    preset: Optional["AlignConfig"] = None,
+    measures: Sequence[str] = MEASURES,
 ) -> SweepResult:
-    """Corpus-level AER of every request, with the aligner's merges and decision."""
+    """Corpus-level AER of every request, with the aligner's merges and decision (and both residual rules).
+
+    ``preset`` (settings with ``preset`` naming them, as :mod:`aligner.presets` makes them for the
+    bundle's own preset) is scored in the same pass with its own layers, heads and decision.
+    """
     info = aligner.engine.info
-    requests = sweep_requests(info.decoder_layers, info.heads, per_head, aligner.config.src_merge, aligner.config.tgt_merge)
-    totals = corpus_counts(aligner, pairs, golds, requests, requests, lambda request, matrices, pair: aligner.links(matrices[request], pair))
+    requests = sweep_requests(info.decoder_layers, info.heads, per_head, aligner.config.src_merge, aligner.config.tgt_merge, measures)
+    rules = {null: replace(aligner.config.rule, residual_null=null) for null in (False, True)}
+    settings: list[Union[tuple[ScoreRequest, bool], str]] = list(sweep_settings(requests))
+    extraction = preset.extraction.for_model(info.decoder_layers) if preset is not None else None
+    decide_preset: dict[str, Callable[[Mapping[ScoreRequest, np.ndarray], EncodedPair], list[ScoredLink]]] = {}
+    if preset is not None and extraction is not None:
+        aligner.engine.check_indices(extraction.layers, extraction.heads)
+        requests = list(dict.fromkeys([*requests, *extraction.requests()]))
+        settings.append("preset")
+        rule, chosen = preset.rule, extraction
+        residual = extraction.measure in RESIDUAL_MEASURES
+        decide_preset["preset"] = lambda matrices, pair: rule.links(chosen.combine(matrices), pair.final_punctuation, residual=residual)
+
+    def links_of(setting, matrices: Mapping[ScoreRequest, np.ndarray], pair: EncodedPair) -> list[ScoredLink]:
+        if isinstance(setting, str):
+            return decide_preset[setting](matrices, pair)
+        request, null = setting
+        return rules[null].links(matrices[request], pair.final_punctuation, residual=request.measure in RESIDUAL_MEASURES)
+
+    totals = corpus_counts(aligner, pairs, golds, requests, settings, links_of)
+    preset_row = None
+    if preset is not None and extraction is not None:
+        parts = Signature.of(info, extraction, preset.rule)
+        described = "|".join(f"{key}:{parts[key]}" for key in PRESET_PARTS)
+        counts = totals.pop("preset")
+        preset_row = PresetRow(str(preset.preset), described, *scores_from_counts(counts), counts)
     rows = []
-    for request, counts in totals.items():
-        aer, precision, recall, f1 = scores_from_counts(counts)
+    for setting, setting_counts in totals.items():
+        if isinstance(setting, str):
+            continue
+        request, null = setting
+        aer, precision, recall, f1 = scores_from_counts(setting_counts)
         head = None if request.head is None else request.head + 1
-        rows.append(SweepRow(request.layer + 1, head, request.measure, request.step, aer, precision, recall, f1, counts))
+        rows.append(SweepRow(request.layer + 1, head, request.measure, request.step, aer, precision, recall, f1, setting_counts, null))
     signature = aligner.signature.update(
         layer=f"all/{info.decoder_layers}", head="all+each" if per_head else "all", measure="all", step="all"
     )
-    return SweepResult(rows, len(golds), str(signature))
+    return SweepResult(rows, len(golds), str(signature), preset_row)

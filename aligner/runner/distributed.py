@@ -80,8 +80,9 @@ def parts_dir(output: Path) -> Path:
     return output.with_name(output.name + PARTS_SUFFIX)
 
 
-def part_path(parts: Path, chunk: int) -> Path:
-    return parts / f"chunk-{chunk:08d}.align"
+def part_path(parts: Path, chunk: int, kind: str = "align") -> Path:
+    """A chunk's part of the main output (``kind`` align) or of a side file (scores, words)."""
+    return parts / f"chunk-{chunk:08d}.{kind}"
 
 
 def finished_chunks(parts: Path) -> set[int]:
@@ -90,34 +91,36 @@ def finished_chunks(parts: Path) -> set[int]:
     return {int(path.stem.split("-")[1]) for path in parts.glob("chunk-*.align")}
 
 
-def write_part(parts: Path, chunk: int, text: str, rank: int) -> None:
-    target = part_path(parts, chunk)
+def write_part(parts: Path, chunk: int, text: str, rank: int, kind: str = "align") -> None:
+    target = part_path(parts, chunk, kind)
     temporary = target.with_name(f"{target.name}.rank{rank}.tmp")
     temporary.write_text(text, encoding="utf-8", newline="\n")
     os.replace(temporary, target)
 
 
-def split_into_parts(output: Path, parts: Path, chunk_size: int) -> None:
+def split_into_parts(output: Path, parts: Path, chunk_size: int, kind: str = "align") -> None:
     """Turn a single process's output (cut to whole chunks) into part files, so any number of ranks can resume it."""
     parts.mkdir(exist_ok=True)
-    lines = output.read_text(encoding="utf-8").splitlines(keepends=True)
+    # Split on "\n" only: words in a side file may hold other line separators (U+2028, \x85).
+    lines = [line + "\n" for line in output.read_text(encoding="utf-8").split("\n")[:-1]]
     for chunk, start in enumerate(range(0, len(lines), chunk_size)):
-        write_part(parts, chunk, "".join(lines[start : start + chunk_size]), rank=0)
+        write_part(parts, chunk, "".join(lines[start : start + chunk_size]), rank=0, kind=kind)
     output.unlink()
 
 
-def assemble(parts: Path, chunks: int, output: Path) -> None:
-    """Join the parts in input order into ``output`` (atomically), then remove them."""
-    missing = [chunk for chunk in range(chunks) if not part_path(parts, chunk).is_file()]
+def assemble(parts: Path, chunks: int, output: Path, kind: str = "align", remove: bool = True) -> None:
+    """Join the parts of ``kind`` in input order into ``output`` (atomically), then remove the parts unless not ``remove``."""
+    missing = [chunk for chunk in range(chunks) if not part_path(parts, chunk, kind).is_file()]
     if missing:
         raise AlignerError(f"cannot assemble the output: chunk(s) {', '.join(map(str, missing[:5]))} have no part file", parts)
     temporary = output.with_name(output.name + ".tmp")
     with open(temporary, "wb") as joined:
         for chunk in range(chunks):
-            with open(part_path(parts, chunk), "rb") as part:
+            with open(part_path(parts, chunk, kind), "rb") as part:
                 shutil.copyfileobj(part, joined)
     os.replace(temporary, output)
-    shutil.rmtree(parts)
+    if remove:
+        shutil.rmtree(parts)
 
 
 def run_chunks(

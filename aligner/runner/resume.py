@@ -9,6 +9,7 @@ so the result equals an uninterrupted run byte for byte.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -119,4 +120,22 @@ def cut_to_restart_point(output: Path, total_lines: int, chunk_size: int) -> int
     keep = complete if complete == total_lines else (complete // chunk_size) * chunk_size
     with open(output, "r+b") as stream:
         stream.truncate(offsets[keep - 1] if keep else 0)
+    return keep
+
+
+def cut_together(outputs: Sequence[Path], total_lines: int, chunk_size: int) -> int:
+    """Cut a run's main output and side files back to the same restart point; return its line count.
+
+    Each file is written a chunk after the other, so a kill can leave one a chunk ahead; all are
+    cut to the last chunk complete in every one (a missing file has none).
+    """
+    existing = [path for path in outputs if path.exists()]
+    if len(existing) < len(outputs):
+        keep = 0
+    else:
+        keep = min(cut_to_restart_point(path, total_lines, chunk_size) for path in existing)
+    for path in existing:
+        offsets = list(itertools.islice(newline_offsets(path), keep))
+        with open(path, "r+b") as stream:
+            stream.truncate(offsets[keep - 1] if keep else 0)
     return keep

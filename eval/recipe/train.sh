@@ -47,7 +47,8 @@ if [[ "$GUIDED" == 1 ]]; then
   CRITERION=label_smoothed_cross_entropy_with_alignment
   CRITERION_ARGS=(--criterion "$CRITERION" --label-smoothing 0.1 --alignment-lambda "$ALIGNMENT_LAMBDA"
                   --load-alignments --alignment-layer "$ALIGNMENT_LAYER" --alignment-heads "$ALIGNMENT_HEADS")
-  DEFAULT_WARM=$ROOT/data/models/${SRC}${TGT}-guided
+  # the guided model is the package's default model (aligner/models/); the plain ones stay in data/models
+  DEFAULT_WARM=$ROOT/aligner/models/${SRC}${TGT}-guided
   [[ -f "$DEFAULT_WARM/aligner.json" ]] || DEFAULT_WARM=$ROOT/data/models/${SRC}${TGT}-small
 else
   SAVE_DIR=${SAVE_DIR:-$STATE/ckpt_${SRC}_${TGT}}

@@ -100,4 +100,4 @@ class FairseqBackend:
         src, prev = collate(pairs, dictionary.pad, dictionary.eos, self.device)
         self.forward_calls += 1
         decoding = self.model.forced_decode(src, prev, set(layers), need_values)
-        return {layer: CrossAttention(cross.alpha, cross.values) for layer, cross in decoding.cross_attention.items()}
+        return {layer: CrossAttention(cross.alpha, cross.values, cross.block) for layer, cross in decoding.cross_attention.items()}

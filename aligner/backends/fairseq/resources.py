@@ -31,7 +31,8 @@ from .subword import SEGMENTERS, Preprocessor, Segmenter, WholeWords, check_voca
 logger = logging.getLogger(__name__)
 
 BUNDLE_FILE = "aligner.json"
-SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "data" / "models" / "deen-guided"
+# Package data (setup.cfg package_data): found beside the code in a checkout and in an installed wheel alike.
+SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "models" / "deen-guided"
 BUNDLE_FORMATS = ("aligner-bundle/1", "aligner-bundle/2")
 MODEL_VARIABLE = "ALIGNER_MODEL"
 

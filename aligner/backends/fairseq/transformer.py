@@ -12,13 +12,14 @@ Tensors are batch-first: (batch, time, channels).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Collection, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...contributions import SubLayer
 from ..base import CrossAttention, ForcedDecoding
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -199,18 +200,20 @@ class DecoderLayer(_FeedForwardMixin, nn.Module):
         causal_mask: torch.Tensor,
         self_padding_mask: Optional[torch.Tensor],
         weights_only: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(layer output, cross-attention weights); with ``weights_only`` the output is not computed.
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(layer output, cross-attention weights, the residual entering the cross-attention sub-layer).
 
-        The weights depend only on the layer's input, so the deepest layer a request needs
-        stops there: its cross-attention output and feed-forward block are never run.
+        With ``weights_only`` the output is not computed: the weights depend only on the layer's
+        input, so the deepest layer a request needs stops there (its cross-attention output and
+        feed-forward block are never run).
         """
         x = _sublayer(
             x, self.self_attn_layer_norm, self.pre_norm, lambda h: self.self_attn(h, h, self_padding_mask, causal_mask)[0]
         )
         if weights_only:
             query = self.encoder_attn_layer_norm(x) if self.pre_norm else x
-            return x, self.encoder_attn.weights(query, encoder_out, encoder_padding_mask)
+            return x, self.encoder_attn.weights(query, encoder_out, encoder_padding_mask), x
+        residual = x
         alpha: list[torch.Tensor] = []
 
         def cross(h: torch.Tensor) -> torch.Tensor:
@@ -220,7 +223,15 @@ class DecoderLayer(_FeedForwardMixin, nn.Module):
 
         x = _sublayer(x, self.encoder_attn_layer_norm, self.pre_norm, cross)
         x = _sublayer(x, self.final_layer_norm, self.pre_norm, self.feed_forward)
-        return x, alpha[0]
+        return x, alpha[0], residual
+
+    def sub_layer(self, residual: torch.Tensor) -> SubLayer:
+        """r_i, b_O and (post-norm only) the LayerNorm after the cross-attention."""
+        block = SubLayer(residual, self.encoder_attn.out_proj.bias)
+        if self.pre_norm:
+            return block
+        norm = self.encoder_attn_layer_norm
+        return replace(block, gamma=norm.weight, beta=norm.bias, eps=norm.eps)
 
 
 class TransformerModel(nn.Module):
@@ -334,10 +345,13 @@ class TransformerModel(nn.Module):
         last = max(wanted)
         need_features = layers is None
         for index, layer in enumerate(self.decoder_layers[: last + 1]):
-            x, alpha = layer(x, encoder_out, encoder_mask, causal_mask, self_mask, weights_only=index == last and not need_features)
+            x, alpha, residual = layer(x, encoder_out, encoder_mask, causal_mask, self_mask, weights_only=index == last and not need_features)
             if index in wanted:
-                values = layer.encoder_attn.value_vectors(encoder_out) if need_values else None  # type: ignore[union-attr, operator]
-                cross[index] = CrossAttention(alpha, values)
+                if need_values:
+                    values = layer.encoder_attn.value_vectors(encoder_out)  # type: ignore[union-attr, operator]
+                    cross[index] = CrossAttention(alpha, values, layer.sub_layer(residual))  # type: ignore[operator]
+                else:
+                    cross[index] = CrossAttention(alpha, None)
 
         features = None
         if need_features:

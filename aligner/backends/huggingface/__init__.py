@@ -16,8 +16,7 @@ _LAZY = {
     "TokenLayout": "layout",
     "WordEncoder": "words",
     "weights_sha256": "weights",
-    "encode_pairs": "matrices",
-    "word_matrices": "matrices",
+    "HuggingFaceBackend": "engine_backend",
 }
 
 __all__ = ["FAMILIES", "REFUSED_TYPES", "Family", "detect", "family_of", "resolve_model_dir", "supported_types", *_LAZY]

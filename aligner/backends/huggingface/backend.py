@@ -28,6 +28,7 @@ from typing import Any, Collection, Optional, Sequence
 import torch
 
 from ...errors import ConfigError, ResourceError
+from ...contributions import SubLayer
 from ..base import CrossAttention, EncodedSentence, ForcedDecoding
 from .detect import Family, family_of, read_json, resolve_model_dir
 from .layout import TokenLayout, build_layout
@@ -262,12 +263,24 @@ class HFSeq2SeqBackend:
 
             return hook
 
+        residuals: dict[int, torch.Tensor] = {}
+
+        def residual_hook(index: int):
+            # Pre-norm: r is the input of the LayerNorm before the cross-attention; post-norm: the attention's input.
+            def hook(module, args, kwargs):
+                hidden = args[0] if args else kwargs.get("hidden_states", kwargs.get("query"))
+                residuals[index] = hidden.transpose(0, 1) if self.family.time_first else hidden
+
+            return hook
+
         handles = []
         try:
             for index in sorted(wanted):
                 attention = modules[index].encoder_attn
                 if need_values:
                     handles.append(attention.v_proj.register_forward_hook(values_hook(index)))
+                    before = modules[index].encoder_attn_layer_norm if self.family.pre_norm else attention
+                    handles.append(before.register_forward_pre_hook(residual_hook(index), with_kwargs=True))
                 handles.append(attention.register_forward_hook(weights_hook(index)))
             # FSMT's own attention class returns its weights only when asked.
             extra = {"output_attentions": True} if self.family.name == "fsmt" else {}
@@ -287,12 +300,21 @@ class HFSeq2SeqBackend:
                 cross = {}
                 for index in sorted(wanted):
                     values = self._value_vectors(modules[index].encoder_attn, projected[index]) if need_values else None
-                    cross[index] = CrossAttention(alphas[index].float(), values)
+                    block = self._sub_layer(modules[index], residuals[index]) if need_values else None
+                    cross[index] = CrossAttention(alphas[index].float(), values, block)
         finally:
             for handle in handles:
                 handle.remove()
         features = outputs.last_hidden_state if need_features and outputs is not None else None
         return ForcedDecoding(cross, features)
+
+    def _sub_layer(self, layer: Any, residual: torch.Tensor) -> SubLayer:
+        """r_i, b_O and (post-norm only) the LayerNorm after the cross-attention, for aligner.contributions."""
+        block = SubLayer(residual, layer.encoder_attn.out_proj.bias)
+        if self.family.pre_norm:
+            return block
+        norm = layer.encoder_attn_layer_norm
+        return SubLayer(residual, block.out_bias, norm.weight, norm.bias, norm.eps)
 
     @staticmethod
     def _value_vectors(attention: Any, projected: torch.Tensor) -> torch.Tensor:
