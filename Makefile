@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The demo needs only the runtime (torch, numpy, click, sentencepiece, tqdm): its own venv, no dev,
+# The demo needs only the runtime (torch, numpy, click, sentencepiece, tqdm, jsonschema): its own venv, no dev,
 # eval or fairseq extras; constraints.txt keeps torch the CPU build.
 $(DEMO_STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(DEMO_VENV)

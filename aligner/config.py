@@ -24,6 +24,7 @@ from .errors import ConfigError
 from .extraction import Extraction, default_layer  # noqa: F401  (default_layer: for importers)
 
 
+MAX_INDEX = 1024
 _INDEX_PART = re.compile(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?")
 
 
@@ -38,7 +39,11 @@ def parse_indices(text: str) -> tuple[int, ...]:
         if match is None or int(match.group(1)) < 1:
             raise ConfigError(f"expected N, A-B or A,B,... with N, A, B positive whole numbers (1-based), got {text!r}")
         first = int(match.group(1))
-        indices.extend(range(first, int(match.group(2) or first) + 1))
+        last = int(match.group(2) or first)
+        if last - first >= MAX_INDEX or first > MAX_INDEX:
+            # No model has this many layers or heads; refused here, before a huge range is built.
+            raise ConfigError(f"{part.strip()!r} is beyond any model's layers or heads (at most {MAX_INDEX})")
+        indices.extend(range(first, last + 1))
     if not indices:
         raise ConfigError(f"empty range {text!r}")
     return tuple(indices)

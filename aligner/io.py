@@ -58,6 +58,8 @@ def split_words(line: str) -> tuple[str, ...]:
 
 def _open_binary(path: str) -> BinaryIO:
     if path == STDIN:
+        if sys.stdin is None:  # started with stdin closed (`<&-`)
+            raise InputError("cannot read: standard input is closed", "<stdin>")
         return sys.stdin.buffer
     try:
         return open(path, "rb")
@@ -91,7 +93,7 @@ def read_lines(path: str, offset: int = 0, first_number: int = 1) -> Iterator[st
     try:
         yield from iter_lines(stream, path, first_number)
     finally:
-        if stream is not sys.stdin.buffer:
+        if path != STDIN:
             stream.close()
 
 
@@ -180,15 +182,26 @@ def read_parallel(src_path: str, tgt_path: str) -> Iterator[SentencePair]:
 
 def parse_bitext_line(line: str, path: str, number: int, separator: str = "|||") -> SentencePair:
     parts = line.split(separator)
+    if len(parts) == 2 and _glued(parts):
+        # `a ||||| b` or `a|||b`: a separator glued to other characters is not one token, and
+        # guessing which three bars are meant would put `||` into a sentence.
+        raise InputError(f"'{separator}' must stand alone between spaces, as in 'source {separator} target'", path, number)
     if len(parts) != 2:
         found = "no" if len(parts) == 1 else str(len(parts) - 1)
         raise InputError(f"expected one '{separator}' between source and target, found {found}", path, number)
     return SentencePair(split_words(parts[0]), split_words(parts[1]))
 
 
+def _glued(parts: list[str]) -> bool:
+    left, right = parts
+    return bool(left) and left[-1] != " " or bool(right) and right[0] != " "
+
+
 def read_pairs(inputs: Sequence[str]) -> Iterator[SentencePair]:
     """Pairs from (source, target) files or from one ``source ||| target`` file (``-``: stdin)."""
     if len(inputs) == 2:
+        if inputs[0] == STDIN and inputs[1] == STDIN:
+            raise InputError("source and target cannot both be stdin ('-'): give one of them as a file, or use -i with 'source ||| target' lines")
         return read_parallel(inputs[0], inputs[1])
     if len(inputs) == 1:
         return read_bitext(inputs[0])

@@ -83,20 +83,24 @@ class Aligner:
     """
 
     @classmethod
-    def from_pretrained(cls, path_or_default: Union[str, Path, None] = None, *, preset: PresetChoice = True, **overrides: Any) -> "Aligner":
+    def from_pretrained(
+        cls, path_or_default: Union[str, Path, None] = None, *, preset: PresetChoice = True, force_preset: bool = False, **overrides: Any
+    ) -> "Aligner":
         """The aligner of a model bundle (or checkpoint; ``None``: the default model) with its own settings.
 
         The bundle's preset (its ``aligner.json`` names it) gives every setting it records; each
         keyword in ``overrides`` (any :class:`AlignConfig` setting) replaces that field only, and
         the signature's ``preset`` then names the overridden fields, as ``aligner align`` does.
-        ``preset=False`` gives the paper's defaults; ``preset=PATH`` another preset file.
+        ``preset=False`` gives the paper's defaults; ``preset=PATH`` another preset file. A preset
+        chosen for other weights than the model's is refused (ConfigError naming the preset file)
+        unless ``force_preset=True``.
         """
         settings = dict(overrides)
         if settings.get("reverse_path") is not None:
             raise ConfigError("from_pretrained loads one model; for two symmetrized ones use make_aligner(AlignConfig(...))")
         if path_or_default is not None:
             settings["path"] = Path(path_or_default)
-        return cls(AlignConfig(**preset_settings(settings, preset, given=set(overrides))))
+        return cls(AlignConfig(**preset_settings(settings, preset, given=set(overrides), force=force_preset)))
 
     def __init__(self, config: AlignConfig = AlignConfig(), engine: Optional[Engine] = None):
         self.engine = engine if engine is not None else Engine.load(config.model, config.device, config.dtype)
@@ -172,6 +176,9 @@ class Aligner:
             if pair.runnable:
                 by_request = next(matrices)
                 matrix = self.config.extraction.combine(by_request)
+                if not np.isfinite(matrix).all():
+                    # NaN scores give no links; say so instead of writing silent empty lines.
+                    logger.warning("pair %d: non-finite attention scores (NaN or inf); its links are unreliable", pair.index + 1)
                 links = self.links(matrix, pair)
             result = AlignedPair(
                 links=links,

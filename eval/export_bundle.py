@@ -23,6 +23,7 @@ import torch
 
 from aligner.backends.fairseq.checkpoint import read_checkpoint
 from aligner.io import file_sha256
+from aligner.presets import stamp
 
 
 def slim_state(state: dict, dtype: torch.dtype) -> dict:
@@ -134,6 +135,8 @@ def main() -> None:
     }
     (args.out / "aligner.json").write_text(json.dumps(bundle, indent=2) + "\n", encoding="utf-8")
     if preset is not None:
+        # Bound to the exported weights (halved precision changes the hash), the source checkpoint kept as provenance.
+        preset = stamp(preset, file_sha256(args.out / "model.pt"))
         (args.out / "dev-preset.json").write_text(json.dumps(preset, indent=1) + "\n", encoding="utf-8")
     size = sum(path.stat().st_size for path in args.out.iterdir())
     print(f"wrote {args.out} ({size / 2**20:.1f} MiB, {updates} updates)")

@@ -125,9 +125,10 @@ def test_sweep_reports_the_bundle_presets_row_as_align_scores_it(bundle, tmp_pat
     aligned = CliRunner().invoke(main, ["align", "--path", str(bundle), "--src", src, "--tgt", tgt, "--device", "cpu", "-o", str(tmp_path / "a")])
     assert aligned.exit_code == 0, aligned.output
     scored = CliRunner().invoke(main, ["score", "--gold", gold, "--hyp", str(tmp_path / "a"), "--json"])
-    assert line.endswith(f"AER {json.loads(scored.stdout)['aer'] * 100:.1f}")
+    aer_percent = json.loads(scored.stdout)["aer_percent"]  # score --json states rates in percent
+    assert line.endswith(f"AER {aer_percent:.1f}")
     record = json.loads((tmp_path / "s.json").read_text())
-    assert record["preset"]["name"] == "toy-dev" and abs(record["preset"]["aer"] - json.loads(scored.stdout)["aer"]) < 1e-12
+    assert record["preset"]["name"] == "toy-dev" and abs(record["preset"]["aer"] - aer_percent / 100) < 1e-12
     assert "The bundle's preset toy-dev" in (tmp_path / "s.md").read_text()
     no_row = CliRunner().invoke(main, ["sweep", "--path", str(bundle), "--src", src, "--tgt", tgt, "--gold", gold, "--no-per-head", "--no-preset-row", "--device", "cpu"])
     assert no_row.exit_code == 0 and "The bundle's preset" not in no_row.stdout

@@ -140,7 +140,8 @@ def test_sweep_json_rows_state_percent_and_match_their_counts():
     assert record["format"] == "aligner-sweep/1" and record["version"] == __version__ and record["pairs"] == 20
     assert "|".join(f"{k}:{v}" for k, v in record["signature_fields"].items()) == record["signature"]
     rows = record["rows"]
-    assert len(rows) == 3 * 2 * 2  # the toy model's 3 layers x {weight, norm} x {awi, awo}
+    # the toy model's 3 layers x {awi, awo} x (weight, norm, and 4 residual measures with both residual rules), as test_sweep counts them
+    assert len(rows) == 3 * 2 * (2 + 4 * 2)
     for row in rows:
         counts = row["counts"]
         expected = 100 * (1 - (counts["hit_sure"] + counts["hit_possible"]) / (counts["hypothesis"] + counts["sure"]))

@@ -9,7 +9,7 @@ from aligner.config import FIELD_PARTS, AlignConfig
 from aligner.errors import ConfigError
 
 # `align` options that are about input, output and reporting, not settings of the alignment
-NOT_SETTINGS = {"src", "tgt", "bitext", "output", "overwrite", "resume", "scores", "output_format", "scores_file", "words_file", "matrix", "preset_file", "no_preset", "threads", "quiet", "verbose", "as_json"}
+NOT_SETTINGS = {"src", "tgt", "bitext", "output", "overwrite", "resume", "scores", "output_format", "scores_file", "words_file", "matrix", "preset_file", "no_preset", "force_preset", "threads", "quiet", "verbose", "as_json"}
 
 
 def test_align_options_are_the_config_fields_and_nothing_else():

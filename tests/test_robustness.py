@@ -168,7 +168,7 @@ def test_resume_refuses_other_inputs_or_settings(tmp_path):
     out = tmp_path / "out"
     assert align("--src", src, "--tgt", tgt, "-o", str(out), *CHUNKED).exit_code == 0
     other = align("--src", src, "--tgt", tgt, "-o", str(out), "--resume", "--layer", "2", *CHUNKED)
-    assert other.exit_code == 1 and "cannot resume: this is not the run that wrote the output; settings was" in other.stderr
+    assert other.exit_code == 1 and "cannot resume: this is not the run that wrote the output; settings differ: layer was 1/3, now 2/3" in other.stderr
     Path(tgt).write_text(Path(tgt).read_text().replace("house", "home"))
     changed = align("--src", src, "--tgt", tgt, "-o", str(out), "--resume", *CHUNKED)
     assert changed.exit_code == 1 and f"input files changed: {os.path.abspath(tgt)}" in changed.stderr

@@ -6,6 +6,7 @@ This module holds the group and the options several commands share; the commands
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
@@ -33,11 +34,21 @@ def handle_errors(command: Callable) -> Callable:
         try:
             return command(*args, **kwargs)
         except AlignerError as exc:
+            if _debug():
+                raise
             click.echo(f"aligner: error: {exc}", err=True)
             sys.exit(1)
         except BrokenPipeError:
             # The reader (e.g. `head`) went away; nothing left to report.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            if sys.stdout is not None:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
+        except OSError as exc:  # the world's failures (full disk, EIO, ...): no traceback unless --debug
+            if _debug():
+                raise
+            from ..files import describe_os_error
+
+            click.echo(f"aligner: error: {describe_os_error(exc)}", err=True)
             sys.exit(1)
 
     return wrapper
@@ -77,13 +88,21 @@ def is_quiet(quiet: bool = False) -> bool:
 @click.version_option(__version__, "-V", "--version")
 @click.option("-v", "--verbose", is_flag=True, help="Log what is loaded and decided (to stderr).")
 @click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_verbosity, help="No progress, signature or summary on stderr.")
-def main(verbose: bool) -> None:
+@click.option("--debug", is_flag=True, envvar="ALIGNER_DEBUG", help="Show the traceback of a failure instead of a one-line error. [env: ALIGNER_DEBUG=1]")
+def main(verbose: bool, debug: bool) -> None:
     """Word alignments from a translation model's cross-attention (weights and vector norms): fairseq or Hugging Face."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="aligner: %(levelname)s: %(message)s")
 
 
+def _debug() -> bool:
+    context = click.get_current_context(silent=True)
+    return bool(context is not None and context.find_root().params.get("debug"))
+
+
 def open_output(path: Optional[str], stack: ExitStack, append: bool = False) -> TextIO:
     if path is None or path == "-":
+        if sys.stdout is None:
+            raise OSError(errno.EBADF, "standard output is closed", "<stdout>")
         return sys.stdout
     return stack.enter_context(open(path, "a" if append else "w", encoding="utf-8", newline="\n"))
 
@@ -111,6 +130,11 @@ def _indices(context: click.Context, parameter: click.Parameter, text: Optional[
 def _set_threads(context: click.Context, parameter: click.Parameter, threads: Optional[int]) -> None:
     if threads is not None:
         from ..backends import set_threads
+
+        available = len(os.sched_getaffinity(0))
+        if threads > available:
+            # torch segfaults on absurd counts (100000); more threads than cores only slows it down.
+            raise click.BadParameter(f"{threads} is more than the {available} CPU cores this process may use")
 
         set_threads(threads)
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from contextlib import ExitStack
 
 import click
 
 from ..choices import MEASURES, STEPS, SYMMETRIZATIONS
 from ..errors import InputError
-from ..io import check_output
+from ..files import claim_outputs
 from ..reports import run_record
 from .base import CONTEXT, InputFile, PathArg, _indices, _inputs, decision_options, handle_errors, input_options, is_quiet, main, model_options, open_output, run_options
 from .presets import apply_preset, preset_options
@@ -44,7 +43,7 @@ from .progress import progress_bar
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary and signature as JSON: on stdout with -o FILE, on stderr (one line) when the alignments go to stdout.")
 @handle_errors
 @click.pass_context
-def align(context, src, tgt, bitext, output, overwrite, resume, scores, output_format, scores_file, words_file, matrix, quiet, as_json, preset_file, no_preset, **settings) -> None:
+def align(context, src, tgt, bitext, output, overwrite, resume, scores, output_format, scores_file, words_file, matrix, quiet, as_json, preset_file, no_preset, force_preset, **settings) -> None:
     """Align sentence pairs and write Pharaoh 'i-j' lines (0-based, source first).
 
     Settings: a model bundle may name its own preset (settings chosen for it on a dev set); it
@@ -63,7 +62,7 @@ def align(context, src, tgt, bitext, output, overwrite, resume, scores, output_f
         raise click.UsageError("--resume and --overwrite exclude each other")
     if resume and output in (None, "-"):
         raise click.UsageError("--resume needs an output file (-o)")
-    config = AlignConfig(**apply_preset(context, settings, preset_file, no_preset))
+    config = AlignConfig(**apply_preset(context, settings, preset_file, no_preset, force_preset=force_preset))
     inputs = _inputs(src, tgt, bitext)
     outputs = OutputSpec(output_format, scores, scores_file, words_file, matrix)
     quiet = is_quiet(quiet)
@@ -154,20 +153,15 @@ def symmetrize(forward, reverse, method, output, overwrite) -> None:
 
     if (method == "invert") != (reverse is None):
         raise click.UsageError("--method invert takes --forward only" if method == "invert" else "--reverse is required (except with --method invert)")
-    sources = [forward] if reverse is None else [forward, reverse]
-    check_output(output, overwrite)
-    if reverse is not None and is_regular_file(forward) and is_regular_file(reverse):
-        # Counted before the output is opened, so a mismatch leaves no partial output behind.
-        forward_count, reverse_count = count_lines(forward), count_lines(reverse)
-        if forward_count != reverse_count:
-            raise InputError(
-                f"line counts differ: forward {forward} has {forward_count} lines, reverse {reverse} has {reverse_count}"
-            )
-    if output not in (None, "-") and os.path.exists(output):
-        for source in sources:
-            if is_regular_file(source) and os.path.samefile(source, output):
-                raise InputError("output is also an input; write it elsewhere", output)
     with ExitStack() as stack:
+        claim_outputs([output], [forward, reverse], stack, overwrite=overwrite)
+        if reverse is not None and is_regular_file(forward) and is_regular_file(reverse):
+            # Counted before the output is opened, so a mismatch leaves no partial output behind.
+            forward_count, reverse_count = count_lines(forward), count_lines(reverse)
+            if forward_count != reverse_count:
+                raise InputError(
+                    f"line counts differ: forward {forward} has {forward_count} lines, reverse {reverse} has {reverse_count}"
+                )
         out = open_output(output, stack)
         if reverse is None:
             for line_links in read_pharaoh(forward):

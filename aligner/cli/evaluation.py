@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
+from ..files import check_not_inputs
 from ..io import check_output
 from .base import CONTEXT, InputFile, PathArg, decision_options, handle_errors, main, model_options, run_options
 
@@ -20,6 +21,7 @@ from .base import CONTEXT, InputFile, PathArg, decision_options, handle_errors, 
 @click.option("--gold", required=True, type=InputFile, help="Gold links (i-j sure, ipj possible).")
 @click.option("--gold-zero-based", is_flag=True, help="Gold indices start at 0. [default: 1-based]")
 @click.option("--reverse-gold", is_flag=True, help="Gold lists target-source links; swap them.")
+@click.option("--drop-invalid", is_flag=True, help="Drop and count gold links outside their sentence pair instead of refusing the gold set.")
 @click.option("--per-head/--no-per-head", "--heads/--no-heads", "heads", default=True, show_default=True, help="Also score every single head (--heads/--no-heads: the old spelling).")
 @decision_options
 @run_options
@@ -33,17 +35,17 @@ from .base import CONTEXT, InputFile, PathArg, decision_options, handle_errors, 
 @click.option("--dev-gold-one-based/--dev-gold-zero-based", default=False, show_default=True, help="Index base of --dev-gold (deen_bicici100 is 0-based).")
 @click.option("--dev", "dev_pairs", type=click.IntRange(min=1), help="Use the first N pairs of this gold set as the dev set instead (they stay in the test report).")
 @click.option("--preset-row/--no-preset-row", default=True, show_default=True, help="Also score the model bundle's own preset (what align uses with no options), with its own decision.")
+@click.option("--force-preset", is_flag=True, help="Score the bundle's preset row even though the preset was chosen for other weights than the model's.")
 @click.option("--reverse-path", type=PathArg, help="With --select: also choose a symmetrized setting for this target-to-source model and --path; writes OUTPUT.symmetrized.preset.json.")
 @click.option("--json", "as_json", is_flag=True, help="Print every row as JSON on stdout (rates in percent: aer_percent, ...) instead of the layer table.")
 @handle_errors
-def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrite, curve, select_on_dev, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs, preset_row, reverse_path, as_json, **settings) -> None:
+def sweep(src, tgt, gold, gold_zero_based, reverse_gold, drop_invalid, heads, output, overwrite, curve, select_on_dev, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs, preset_row, force_preset, reverse_path, as_json, **settings) -> None:
     """AER of every decoder layer (and head) x {weight, norm} x {awo, awi} on a gold set.
 
     The rows use the decision options given here; the model bundle's own preset (if its aligner.json
     names one) is scored beside them with its own settings, as align applies it with no options.
     """
     from ..config import AlignConfig
-    from ..io import read_gold, read_parallel
     from ..pipeline import Aligner
     from ..evaluation.select import load_gold_set, select_settings
     from ..evaluation.sweep import run_sweep
@@ -61,22 +63,28 @@ def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrit
     if reverse_path is not None:
         presets.append(output.with_suffix(".symmetrized.preset.json"))
     targets += presets
+    check_not_inputs(targets, [src, tgt, gold, dev_src, dev_tgt, dev_gold])
     for target in targets:
         check_output(str(target), overwrite)
     if curve:
         from ..plot import require_matplotlib
 
         require_matplotlib()
+    # Every input is checked before the first forward pass: a bad gold or dev set fails in seconds.
+    test = load_gold_set(src, tgt, gold, not gold_zero_based, drop_invalid, reverse_gold)
+    if test.dropped_links:
+        click.echo(f"dropped {test.dropped_links} out-of-range links of {gold}", err=True)
+    dev = _dev_set(test, gold, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs) if select_on_dev else None
     aligner = Aligner(AlignConfig(**settings))
-    golds = read_gold(gold, not gold_zero_based, reverse_gold)
     bundle_settings = None
     if preset_row:
         from ..presets import bundle_preset, with_preset
 
         preset_file = bundle_preset(settings.get("path"))
         if preset_file is not None:
-            bundle_settings = AlignConfig(**with_preset(settings, preset_file, given=()))
-    result = run_sweep(aligner, read_parallel(src, tgt), golds, per_head=heads, preset=bundle_settings)
+            # Checked like align's (the preset's model hash too) before the first forward pass.
+            bundle_settings = AlignConfig(**with_preset(settings, preset_file, given=(), force=force_preset))
+    result = run_sweep(aligner, iter(test.pairs), test.golds, per_head=heads, preset=bundle_settings)
     if as_json:
         from ..reports import sweep_record
 
@@ -94,9 +102,7 @@ def sweep(src, tgt, gold, gold_zero_based, reverse_gold, heads, output, overwrit
 
             image = save_figure(sweep_figure(result), targets[2]).name
         report = result.markdown(image)
-        if select_on_dev:
-            test = load_gold_set(src, tgt, gold, not gold_zero_based)
-            dev = _dev_set(test, gold, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs)
+        if dev is not None:
             reverse = None if reverse_path is None else Aligner(aligner.config.replace(reverse_path=reverse_path).reversed())
             selection_text, chosen = select_settings(aligner, dev, test, reverse)
             report += "\n## Settings chosen on the dev set\n\n" + selection_text
@@ -112,6 +118,8 @@ def _dev_set(test, gold, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pai
     from ..evaluation.select import GoldSet, load_gold_set
 
     if dev_pairs is not None:
+        if dev_pairs > len(test.pairs):
+            raise InputError(f"--dev {dev_pairs} asks for more pairs than the gold set has ({len(test.pairs)})", gold)
         return GoldSet(test.pairs[:dev_pairs], test.golds[:dev_pairs], 0, f"first {dev_pairs} pairs of {Path(gold).name}")
     if dev_gold is None:
         folder = Path(os.environ.get("ALIGNER_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")) / "gold" / "deen_bicici100"

@@ -9,6 +9,7 @@ import click
 
 from ..choices import MEASURES, STEPS
 from ..errors import InputError
+from ..files import check_not_inputs
 from ..io import check_output
 from .base import CONTEXT, InputFile, PathArg, _indices, _inputs, decision_options, handle_errors, input_options, main, model_options, run_options
 from .presets import apply_preset, preset_options
@@ -73,7 +74,7 @@ def _selected_pairs(pairs: Iterator, lines: tuple[int, ...], input_name: str) ->
 @handle_errors
 @click.pass_context
 def plot_command(context, src, tgt, bitext, lines, gold, gold_zero_based, reverse_gold, layers, measures, steps, output, overwrite, dpi,
-                 preset_file, no_preset, **settings) -> None:
+                 preset_file, no_preset, force_preset, **settings) -> None:
     """Draw word-level weight/norm matrices of sentence pairs, with the chosen links and gold.
 
     Panels are measure x step (rows) by layer (columns); a cell is its score's share of the row.
@@ -90,6 +91,7 @@ def plot_command(context, src, tgt, bitext, lines, gold, gold_zero_based, revers
 
     require_matplotlib()
     targets = _plot_outputs(output, lines)
+    check_not_inputs(targets, [src, tgt, bitext, gold])
     for target in targets:
         check_output(str(target), overwrite)
     golds = read_gold(gold, not gold_zero_based, reverse_gold) if gold is not None else None
@@ -98,7 +100,7 @@ def plot_command(context, src, tgt, bitext, lines, gold, gold_zero_based, revers
     input_name = src if src is not None else ("<stdin>" if bitext in (None, "-") else bitext)
     selected = _selected_pairs(read_pairs(_inputs(src, tgt, bitext)), lines, input_name)
     panels = {"layers": layers, "measure": measures, "step": steps}
-    chosen = apply_preset(context, {**settings, **panels}, preset_file, no_preset, {"measure": "measures", "step": "steps"})
+    chosen = apply_preset(context, {**settings, **panels}, preset_file, no_preset, {"measure": "measures", "step": "steps"}, force_preset)
     measures, steps = ((value,) if isinstance(value, str) else value for value in (chosen.pop("measure"), chosen.pop("step")))
     layers, heads = chosen.pop("layers"), chosen.pop("heads", ())
     aligner = Aligner(AlignConfig(**chosen))

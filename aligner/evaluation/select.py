@@ -205,11 +205,14 @@ def select(counts: dict[Candidate, AlignmentCounts]) -> Selection:
 def read_preset(path: Path | str) -> tuple[str, dict]:
     """(name, AlignConfig settings) of a preset file; unknown settings are refused."""
     path = Path(path)
+    from ..schemas import PRESET, validate
+
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-        name, settings = record["name"], dict(record["settings"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError) as exc:
         raise InputError(f"not a readable aligner preset ({exc})", path) from None
+    validate(record, PRESET, path, InputError)
+    name, settings = record["name"], dict(record["settings"])
     unknown = sorted(set(settings) - set(FIELD_PARTS))
     if unknown:
         raise InputError(f"unknown settings in preset: {', '.join(unknown)}", path)
@@ -238,12 +241,12 @@ class GoldSet:
         return GoldSet(pairs, golds, self.dropped_links, self.description + ", reversed")
 
 
-def load_gold_set(src: str, tgt: str, gold: str, one_based: bool = True, drop_invalid: bool = False) -> GoldSet:
+def load_gold_set(src: str, tgt: str, gold: str, one_based: bool = True, drop_invalid: bool = False, reverse: bool = False) -> GoldSet:
     """Text and gold of an evaluation set, with links checked against the sentence lengths."""
     from ..io import check_gold_range, read_gold, read_parallel
 
     pairs = list(read_parallel(src, tgt))
-    golds = read_gold(gold, one_based)
+    golds = read_gold(gold, one_based, reverse)
     if len(golds) != len(pairs):
         raise InputError(f"gold has {len(golds)} lines but the texts {len(pairs)}", gold)
     checked, dropped = [], 0

@@ -9,6 +9,7 @@ hashes, settings) is written beside it, so that an interrupted run can be finish
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import shutil
@@ -21,7 +22,7 @@ from typing import Callable, Iterator, Optional, Sequence, TextIO, Union
 
 from ..config import AlignConfig
 from ..errors import ConfigError, InputError
-from ..io import check_output, count_lines, file_of_side, is_regular_file, read_pairs
+from ..io import count_lines, file_of_side, is_regular_file, read_pairs
 from ..pipeline import Aligner, RunStats, SymmetrizedAligner, make_aligner
 from ..signature import Signature
 from .outputs import OutputSpec
@@ -64,7 +65,8 @@ def align_corpus(
 
     >>> run = align_corpus(AlignConfig(device="cpu"), ["src.txt", "tgt.txt"], "out.align")  # doctest: +SKIP
     """
-    from .distributed import World, parts_dir, use_local_gpu
+    from ..files import claim_outputs
+    from .distributed import World
 
     to_file = output not in (None, "-")
     if resume and overwrite:
@@ -73,8 +75,50 @@ def align_corpus(
         raise ConfigError("--resume needs an output file (-o)")
     spec = (outputs if outputs is not None else OutputSpec()).with_inline_scores(scores)
     files = spec.files(output)
-    for file in files:
-        check_output(file.path, overwrite or resume)
+    with ExitStack() as claim:
+        written = [file.path for file in files if file.path not in (None, "-")]
+        if written:
+            # Only rank 0 locks: the other ranks of a distributed run write the same output.
+            lock = World.from_environment().rank == 0
+            claim_outputs(run_outputs(output, spec), inputs, claim, overwrite=overwrite or resume, lock=lock, files=written)
+        try:
+            return _align_corpus(config, inputs, output, resume, overwrite, spec, progress, stream)
+        except OSError as exc:
+            if exc.filename is None and written:
+                exc.filename = str(written[0])  # a failed write() names no file; the main output is the likeliest one
+            raise
+
+
+def run_outputs(output: Optional[str], spec: OutputSpec) -> list[str]:
+    """Every path a run may create or replace: the main output (unless stdout) and its manifest,
+    parts directory and temporary files, then each side file and its temporary file."""
+    from .distributed import parts_dir
+    from .resume import manifest_path
+
+    paths = []
+    if output not in (None, "-"):
+        path = Path(str(output))
+        manifest = manifest_path(path)
+        paths += [str(path), str(manifest), str(manifest.with_name(manifest.name + ".tmp")), str(parts_dir(path)), str(path.with_name(path.name + ".tmp"))]
+    for side in spec.side_paths():
+        paths += [side, side + ".tmp"]
+    return paths
+
+
+def _align_corpus(
+    config: AlignConfig,
+    inputs: Sequence[str],
+    output: Optional[str],
+    resume: bool,
+    overwrite: bool,
+    spec: OutputSpec,
+    progress: Optional[Progress],
+    stream: Optional[TextIO],
+) -> CorpusRun:
+    from .distributed import World, parts_dir, use_local_gpu
+
+    to_file = output not in (None, "-")
+    files = spec.files(output)
     pairs = read_pairs(inputs)
     world = World.from_environment()
     unfinished_parts = to_file and parts_dir(Path(str(output))).is_dir()
@@ -97,7 +141,10 @@ def align_corpus(
         streams: list[TextIO] = []
         for file in files:
             if file.path in (None, "-"):
-                streams.append(stream if stream is not None else sys.stdout)
+                out = stream if stream is not None else sys.stdout
+                if out is None:  # started with stdout closed (`>&-`)
+                    raise OSError(errno.EBADF, "standard output is closed", "<stdout>")
+                streams.append(out)
             else:
                 streams.append(stack.enter_context(open(file.path, "a" if first_line > 0 else "w", encoding="utf-8", newline="\n")))
         try:
@@ -256,8 +303,16 @@ def _prepare_output(files, resume: bool, spec: OutputSpec, aligner: Union[Aligne
     from .resume import check_same_run, cut_together, read_manifest, write_manifest
 
     if not resume and any(name == "-" or not os.path.isfile(name) for name in inputs):
-        return 0, None  # a pipe cannot be hashed or re-read: no manifest, no resume
+        # A pipe cannot be hashed or re-read: no manifest, no resume; and an old run's manifest
+        # would describe an output this run replaces, so that a later --resume splices two runs.
+        from ..files import remove_quietly
+        from .resume import manifest_path
+
+        remove_quietly(manifest_path(Path(str(files[0].path))))
+        return 0, None
     path = Path(str(files[0].path))
+    if path.exists() and not path.is_file():
+        return 0, None  # /dev/null, a FIFO: nothing to resume, no manifest to put beside it
     manifest = _run_manifest(aligner, spec, inputs)
     if resume and path.exists():
         check_same_run(read_manifest(path), manifest, path)

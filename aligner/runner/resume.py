@@ -59,8 +59,14 @@ def describe_inputs(paths: Sequence[str]) -> tuple[InputRecord, ...]:
 def write_manifest(output: Path, manifest: RunManifest) -> None:
     target = manifest_path(output)
     temporary = target.with_name(target.name + ".tmp")
-    temporary.write_text(json.dumps(asdict(manifest), indent=1) + "\n", encoding="utf-8")
-    os.replace(temporary, target)
+    try:
+        temporary.write_text(json.dumps(asdict(manifest), indent=1) + "\n", encoding="utf-8")
+        os.replace(temporary, target)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        if exc.filename is None:
+            exc.filename = str(target)
+        raise
 
 
 def read_manifest(output: Path) -> RunManifest:
@@ -85,12 +91,21 @@ def check_same_run(recorded: RunManifest, current: RunManifest, path: Path) -> N
     if [r.sha256 for r in recorded.inputs] != [r.sha256 for r in current.inputs]:
         changed = [c.path for r, c in zip(recorded.inputs, current.inputs) if r.sha256 != c.sha256]
         differences.append("input files changed: " + ", ".join(changed or [c.path for c in current.inputs]))
-    for name in ("settings", "batch_size", "chunk_size", "version"):
+    if recorded.settings != current.settings:
+        differences.append(_settings_difference(recorded.settings, current.settings))
+    for name in ("batch_size", "chunk_size", "version"):
         before, now = getattr(recorded, name), getattr(current, name)
         if before != now:
             differences.append(f"{name} was {before!r}, now {now!r}")
     if differences:
         raise InputError("cannot resume: this is not the run that wrote the output; " + "; ".join(differences), path)
+
+
+def _settings_difference(before: str, now: str) -> str:
+    """Only the signature fields that differ (``layer was 2/3, now 3/3``), not two whole signatures."""
+    old, new = (dict(part.partition(":")[::2] for part in text.split("|")) for text in (before, now))
+    changed = [f"{key} was {old.get(key, '(none)')}, now {new.get(key, '(none)')}" for key in dict.fromkeys([*old, *new]) if old.get(key) != new.get(key)]
+    return "settings differ: " + ", ".join(changed)
 
 
 def cut_to_restart_point(output: Path, total_lines: int, chunk_size: int) -> int:

@@ -13,6 +13,7 @@ import argparse
 import logging
 import pickle
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -53,7 +54,8 @@ def read_checkpoint(path: Path | str) -> dict[str, Any]:
     if not path.is_file():
         raise ResourceError("checkpoint not found", path)
     try:
-        with torch.serialization.safe_globals(SAFE_GLOBALS):
+        with torch.serialization.safe_globals(SAFE_GLOBALS), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's pickle-protocol notes say nothing a user can act on
             state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         unsafe = _unsafe_globals(path, str(exc))
@@ -75,7 +77,12 @@ def read_checkpoint(path: Path | str) -> dict[str, Any]:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    first = text.splitlines()[0] if text else type(exc).__name__
+    if "weights_only" in text:
+        # torch's message advises re-running with weights_only=False, which would run whatever
+        # code the file holds: never pass that advice on.
+        return "torch refused to unpickle it as plain data"
+    return first
 
 
 def _unsafe_globals(path: Path, message: str) -> list[str]:
@@ -83,9 +90,29 @@ def _unsafe_globals(path: Path, message: str) -> list[str]:
     allowed |= {name for obj in SAFE_GLOBALS if isinstance(obj, tuple) for name in obj[1:]}
     try:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
-    except Exception:  # legacy (non-zip) files: fall back to the name in torch's message
-        names = _UNSUPPORTED_GLOBAL.findall(message)
+    except Exception:  # legacy (non-zip) files: fall back to the name in torch's message, or the pickle's own
+        names = _UNSUPPORTED_GLOBAL.findall(message) or _raw_pickle_globals(path)
     return sorted({name for name in names if name not in allowed})
+
+
+def _raw_pickle_globals(path: Path) -> list[str]:
+    """The globals a plain pickle imports, read from its opcodes (nothing is executed)."""
+    import pickletools
+
+    names: list[str] = []
+    strings: list[str] = []
+    try:
+        with open(path, "rb") as stream:
+            for opcode, argument, _ in pickletools.genops(stream):
+                if opcode.name in ("GLOBAL", "INST") and isinstance(argument, str):
+                    names.append(argument.replace(" ", "."))
+                elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    names.append(f"{strings[-2]}.{strings[-1]}")
+                if isinstance(argument, str):
+                    strings.append(argument)
+    except Exception:  # not a pickle at all, or a truncated one: whatever was read so far
+        pass
+    return names
 
 
 # --- model options ----------------------------------------------------------------------
@@ -236,7 +263,10 @@ def build_model(
     state: Mapping[str, Any], path: Path, dtype: torch.dtype = torch.float32
 ) -> tuple[TransformerModel, dict[str, Any], dict[str, Any]]:
     """The model of an unpickled checkpoint, with its (model, task) options."""
+    from ...schemas import CHECKPOINT_OPTIONS, validate
+
     options, task = checkpoint_options(state)
+    validate(options, CHECKPOINT_OPTIONS, path, CheckpointError, prefix="model option ")
     _check_supported(options, path)
     raw = state["model"]
     state_dict = normalize_state_dict(raw)
@@ -303,6 +333,15 @@ def build_model(
     missing = sorted(expected - set(ours))
     if missing:
         raise CheckpointError(f"the checkpoint lacks parameters: {', '.join(missing[:5])}", path)
+    expected_shapes = model.state_dict()
+    for key in sorted(ours):
+        found, wanted = tuple(ours[key].shape), tuple(expected_shapes[key].shape)
+        if found != wanted:
+            raise CheckpointError(f"parameter {key} has shape {list(found)}, the model options need {list(wanted)}", path)
+    for key, tensor in state_dict.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            # NaN or infinite weights give empty alignments everywhere, silently.
+            raise CheckpointError(f"tensor {key} holds non-finite values (NaN or inf): the checkpoint is broken", path)
     try:
         model.load_state_dict(ours)
     except RuntimeError as exc:

@@ -82,6 +82,9 @@ class Bundle:
         unknown = sorted(set(raw) - known - {"format", "description"})
         if unknown:
             raise ResourceError(f"unknown bundle fields for {version}: {', '.join(unknown)}", path)
+        from ...schemas import BUNDLE_SCHEMAS, validate
+
+        validate(raw, BUNDLE_SCHEMAS[version], path, ResourceError)
         bundle = cls(directory=path.parent, **{key: value for key, value in raw.items() if key in known})
         if bundle.preset is not None and not (isinstance(bundle.preset, str) and (bundle.directory / bundle.preset).is_file()):
             raise ResourceError(f"preset: {bundle.preset!r} is not a file in {bundle.directory}", path)
