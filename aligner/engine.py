@@ -122,7 +122,7 @@ def _float(tensor: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
 def _scores(request: ScoreRequest, cross: CrossAttention) -> np.ndarray:
     """One request's float32 scores of a batch: one device-to-host copy per request, not per pair."""
     if request.measure in RESIDUAL_MEASURES and cross.block is None:
-        # A backend that does not report the sub-layer's residual and LayerNorm (Hugging Face, for now).
+        # A backend that does not report the sub-layer's residual and LayerNorm.
         raise ConfigError(f"--measure {request.measure} is not available for this model's backend: it reports no residual")
     block = None if cross.block is None else cross.block.float()
     return measure_scores(request.measure, cross.alpha, _float(cross.values), request.head, block).float().cpu().numpy()

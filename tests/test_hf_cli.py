@@ -141,15 +141,16 @@ def test_sweep_cli_rows_agree_with_align_and_score(models, tmp_path):
                  "-o", prefix, *CPU)
     assert result.exit_code == 0, result.output
     rows = json.loads(prefix.with_suffix(".json").read_text(encoding="utf-8"))["rows"]
-    # 3 layers x (layer level + 4 heads) x 2 measures x 2 steps
-    assert len(rows) == 3 * 5 * 2 * 2
+    # 3 layers x 2 steps x (4 heads x {weight, norm} + layer level: weight, norm and the four
+    # residual measures, each scored with the residual dropped and as null)
+    assert len(rows) == 3 * 2 * (4 * 2 + 2 + 4 * 2)
     [row] = [r for r in rows if r["layer"] == 3 and r["head"] == 2 and r["measure"] == "weight" and r["step"] == "awo"]
     output = tmp_path / "head.align"
     aligned = run("align", "--path", directory, *code_options("nllb"), "--src", SRC, "--tgt", TGT, "-o", output,
                   "--layer", 3, "--head", 2, "--measure", "weight", "--step", "awo", *CPU)
     assert aligned.exit_code == 0, aligned.output
     scored = run("score", "--gold", GOLD, "--hyp", output, "--json")
-    assert json.loads(scored.stdout)["aer"] == pytest.approx(row["aer"], abs=1e-12)
+    assert json.loads(scored.stdout)["aer_percent"] == pytest.approx(100 * row["aer"], abs=1e-10)  # score states percent, the sweep file fractions
 
 
 def test_sweep_select_writes_a_preset_that_align_applies(models, tmp_path):

@@ -11,6 +11,7 @@ and a language tag is never a row or a column of a word matrix.
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING, Collection, Sequence
 
 from ...errors import ConfigError
@@ -81,6 +82,8 @@ class HuggingFaceBackend:
             layer: CrossAttention(
                 cross.alpha[:, :, first_row:, first_column:],
                 None if cross.values is None else cross.values[:, :, first_column:],
+                # the residual r_i belongs to a decoder step: cut like alpha's rows
+                None if cross.block is None else replace(cross.block, residual=cross.block.residual[:, first_row:]),
             )
             for layer, cross in decoding.cross_attention.items()
         }
