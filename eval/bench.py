@@ -224,17 +224,17 @@ def run_child(name: str, args, pairs: int) -> dict:
     return result
 
 
-def machine() -> str:
+def machine(threads: int) -> str:
     import torch
 
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
-    return (f"{cpu}, {os.cpu_count()} logical cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+    return (f"{cpu}, {os.cpu_count()} logical cores, torch {torch.__version__} ({threads} thread(s) per configuration), "
             f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
 
 
 def precision_lines(check: dict | None) -> list[str]:
     if check is None:
-        return ["(bfloat16 AER check skipped: no gold set at --gold-dir)", ""]
+        return ["(bfloat16 AER check skipped: --quick, or no gold set at --gold-dir)", ""]
     return [
         f"bfloat16 vs float32 at the default layer on the RWTH gold ({check['pairs']} pairs, same model): AER "
         f"{check['aer_float32'] * 100:.2f} vs {check['aer_bfloat16'] * 100:.2f}; {check['links_shared']} of "
@@ -247,7 +247,7 @@ def header(args, title: str) -> list[str]:
     return [
         f"# {title}",
         "",
-        f"Machine: {machine()}. CPU only; every configuration in a fresh process, one after another in one run "
+        f"Machine: {machine(args.threads)}. CPU only; every configuration in a fresh process, one after another in one run "
         f"({time.strftime('%Y-%m-%d', time.gmtime())}).",
         f"Model: `{args.model}`. Pairs: `{args.src}` / `{args.tgt}`. Batches: --max-tokens {args.max_tokens}.",
         f"Command: `python eval/bench.py {' '.join(sys.argv[1:])}`.",

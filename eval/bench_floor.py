@@ -135,7 +135,7 @@ def floor_lines(results: dict) -> list[str]:
     ]
     for r in results.values():
         lines.append(
-            f"| {r['dtype']} | {r['threads']} | {r['gflop']:.1f} | {r['mm_gflops']:.0f} | {r['floor_seconds']:.2f} | "
+            f"| {r['dtype']} | {r['threads']} | {r['gflop']:.1f} | {r['mm_gflops']:.1f} | {r['floor_seconds']:.2f} | "
             f"{r['bare_seconds']:.2f} | {r['seconds']:.2f} | **{r['seconds'] / r['bare_seconds']:.2f}** | "
             f"**{r['seconds'] / r['floor_seconds']:.1f}** | {r['bare_seconds'] / r['floor_seconds']:.1f} | "
             f"{r['src_padding']:.1%} / {r['tgt_padding']:.1%} |"
@@ -144,4 +144,6 @@ def floor_lines(results: dict) -> list[str]:
         by = {r["dtype"]: r for r in results.values()}
         lines += ["", f"In-process time(float32) / time(bfloat16) = **{by['float32']['seconds'] / by['bfloat16']['seconds']:.2f}** "
                   f"(bare forward: {by['float32']['bare_seconds'] / by['bfloat16']['bare_seconds']:.2f})."]
+    lines += ["", "Where bfloat16 has no hardware support (no AVX512-BF16/AMX) its `torch.mm` rate is emulated and "
+              "no floor: the bfloat16 floor columns mean something only on CPUs that have it."]
     return lines + [""]
