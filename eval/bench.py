@@ -5,7 +5,8 @@ one run, and reports the seconds of its alignment loop (model loading and import
 the parent reads each child's peak RSS (``ru_maxrss``) from ``wait4``. On a shared CPU only the
 ratios measured in one run mean something; absolute pairs/s are context.
 
-    python eval/bench.py --model BUNDLE --src S --tgt T --out eval/results/bench.md
+    python eval/bench.py --out eval/results/bench.md     # shipped bundle, 2,000 distinct newstest2014 pairs
+    python eval/bench.py --quick                         # 200 pairs, no scaling runs: checks that it all works
 
 Configurations:
   (a) aligner, batched, at the default layer and at the last layer (norm, AWI, argmax);
@@ -14,6 +15,11 @@ Configurations:
   (c) real fairseq (fairseq-fixed): teacher-forced forward passes with the vocabulary projection
       and log-probabilities on the same batches as (a), what ``fairseq-generate
       --score-reference`` pays.
+  (d) the floor (``bench_floor.py``), per dtype, in process: this run's ``torch.mm`` rate, the
+      FLOPs of the needed layers on the exact batches, the bare forward of those layers, and
+      aligner on the same pairs; the padding share of the batches;
+  (e) whole processes, imports and loading included: ``aligner align`` (float32, bfloat16) and
+      ``fairseq-generate --score-reference`` (``bench_fairseq.py``; if fairseq is installed).
 Then (a) at the default layer through the CLI at 1k, 10k and 100k pairs (the corpus repeated),
 for time and peak RSS scaling.
 """
@@ -32,6 +38,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the bench_* helpers beside this file
+
+from bench_fairseq import child_fairseq_generate, fairseq_available  # noqa: E402
+from bench_floor import child_floor, floor_lines  # noqa: E402
+from newstest import write_newstest  # noqa: E402
 
 
 # --- children ---------------------------------------------------------------------------
@@ -129,8 +140,8 @@ def child_fairseq(args) -> dict:
     return {"seconds": time.perf_counter() - started, "pairs": len(pairs), "scored": scored}
 
 
-def child_cli(args) -> dict:
-    """``aligner align`` end to end on the first ``args.scaling_base`` pairs repeated to ``args.pairs`` lines.
+def child_cli(args, dtype: str = "float32", base: int | None = None) -> dict:
+    """``aligner align`` end to end on the first ``base`` (``args.scaling_base``) pairs repeated to ``args.pairs`` lines.
 
     Every size repeats the same base pairs, so the length distribution (which sets the largest
     batch tensors) is the same and any growth of peak memory is due to the corpus size alone.
@@ -138,13 +149,14 @@ def child_cli(args) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         src, tgt = Path(folder) / "src", Path(folder) / "tgt"
         for source, target in ((args.src, src), (args.tgt, tgt)):
-            lines = Path(source).read_text(encoding="utf-8").splitlines(keepends=True)[: args.scaling_base]
+            lines = Path(source).read_text(encoding="utf-8").splitlines(keepends=True)[: base or args.scaling_base]
             with open(target, "w", encoding="utf-8") as out:
                 out.writelines(itertools.islice(itertools.cycle(lines), args.pairs))
         started = time.perf_counter()
         # The command as a user runs it, in its own process (its peak RSS reaches ours through wait4).
         command = [sys.executable, "-m", "aligner", "align", "--path", str(args.model), "--src", str(src), "--tgt", str(tgt),
-                   "-o", str(Path(folder) / "out"), "--device", "cpu", "-q", "--max-tokens", str(args.max_tokens), "--batch-size", "1000"]
+                   "-o", str(Path(folder) / "out"), "--device", "cpu", "-q", "--max-tokens", str(args.max_tokens), "--batch-size", "1000",
+                   "--dtype", dtype, "--threads", str(args.threads)]
         try:
             subprocess.run(command, check=True, cwd=ROOT)
         finally:
@@ -183,6 +195,11 @@ CHILDREN = {
     "paper": child_paper,
     "fairseq": child_fairseq,
     "cli": child_cli,
+    "floor-float32": lambda args: child_floor(args, "float32"),
+    "floor-bfloat16": lambda args: child_floor(args, "bfloat16"),
+    "process-aligner": lambda args: child_cli(args, base=args.pairs),
+    "process-aligner-bf16": lambda args: child_cli(args, "bfloat16", base=args.pairs),
+    "process-fairseq-generate": child_fairseq_generate,
     "precision": child_precision,
 }
 
@@ -193,8 +210,9 @@ CHILDREN = {
 def run_child(name: str, args, pairs: int) -> dict:
     command = [sys.executable, __file__, "--child", name, "--model", args.model, "--src", args.src, "--tgt", args.tgt,
                "--pairs", str(pairs), "--max-tokens", str(args.max_tokens), "--scaling-base", str(args.scaling_base),
-               "--gold-dir", str(args.gold_dir)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=ROOT)
+               "--gold-dir", str(args.gold_dir), "--threads", str(args.threads)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))  # and so every grandchild (CLI, fairseq) too
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=ROOT, env=env)
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
     if status != 0:
@@ -206,17 +224,17 @@ def run_child(name: str, args, pairs: int) -> dict:
     return result
 
 
-def machine() -> str:
+def machine(threads: int) -> str:
     import torch
 
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
-    return (f"{cpu}, {os.cpu_count()} logical cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+    return (f"{cpu}, {os.cpu_count()} logical cores, torch {torch.__version__} ({threads} thread(s) per configuration), "
             f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
 
 
 def precision_lines(check: dict | None) -> list[str]:
     if check is None:
-        return ["(bfloat16 AER check skipped: no gold set at --gold-dir)", ""]
+        return ["(bfloat16 AER check skipped: --quick, or no gold set at --gold-dir)", ""]
     return [
         f"bfloat16 vs float32 at the default layer on the RWTH gold ({check['pairs']} pairs, same model): AER "
         f"{check['aer_float32'] * 100:.2f} vs {check['aer_bfloat16'] * 100:.2f}; {check['links_shared']} of "
@@ -229,7 +247,7 @@ def header(args, title: str) -> list[str]:
     return [
         f"# {title}",
         "",
-        f"Machine: {machine()}. CPU only; every configuration in a fresh process, one after another in one run "
+        f"Machine: {machine(args.threads)}. CPU only; every configuration in a fresh process, one after another in one run "
         f"({time.strftime('%Y-%m-%d', time.gmtime())}).",
         f"Model: `{args.model}`. Pairs: `{args.src}` / `{args.tgt}`. Batches: --max-tokens {args.max_tokens}.",
         f"Command: `python eval/bench.py {' '.join(sys.argv[1:])}`.",
@@ -261,8 +279,37 @@ def ratio_report(args, results: dict) -> str:
         f"- time(a, float32) / time(a, bfloat16) = **{a['seconds'] / bf16['seconds']:.2f}**",
         "",
         *precision_lines(results.get("precision")),
+        "## The floor (in-process)",
+        "",
+        *floor_lines({name: results[name] for name in ("floor-float32", "floor-bfloat16") if name in results}),
+        *process_lines(results),
     ]
     return "\n".join(lines)
+
+
+def process_lines(results: dict) -> list[str]:
+    """Whole processes: imports, model loading, reading and writing included."""
+    rows = [(name, label) for name, label in (
+        ("process-aligner", "`aligner align`, default layer, float32"),
+        ("process-aligner-bf16", "`aligner align`, default layer, `--dtype bfloat16`"),
+        ("process-fairseq-generate", "`fairseq-generate --score-reference` (fairseq's own code, float32)"),
+    ) if name in results]
+    if not rows:
+        return []
+    lines = ["## Whole processes", "", "Wall time of the command, from start to exit, imports and model loading included.", "",
+             "| command | seconds | pairs/s | peak RSS (MiB) |", "|---|---|---|---|"]
+    for name, label in rows:
+        r = results[name]
+        lines.append(f"| {label} | {r['seconds']:.1f} | {r['pairs'] / r['seconds']:.1f} | {r['peak_rss_mib']:.0f} |")
+    a = results.get("process-aligner")
+    lines.append("")
+    if a and "process-fairseq-generate" in results:
+        lines.append(f"- time(aligner align) / time(fairseq-generate --score-reference) = **{a['seconds'] / results['process-fairseq-generate']['seconds']:.2f}**")
+    if a and "process-aligner-bf16" in results:
+        lines.append(f"- time(float32) / time(bfloat16), whole process = **{a['seconds'] / results['process-aligner-bf16']['seconds']:.2f}**")
+    if a and "paper" in results:
+        lines.append(f"- time(b, paper's way, in-process loop) / time(aligner align, whole process) = **{results['paper']['seconds'] / a['seconds']:.1f}**")
+    return lines + [""]
 
 
 def scaling_report(args, scaling: dict) -> str:
@@ -283,10 +330,14 @@ def scaling_report(args, scaling: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="aligner bundle directory (model.pt, dicts, spm, aligner.json)")
-    parser.add_argument("--src", required=True)
-    parser.add_argument("--tgt", required=True)
+    parser.add_argument("--model", default=str(ROOT / "aligner" / "models" / "deen-guided"),
+                        help="aligner bundle directory (model.pt, dicts, spm, aligner.json) [default: the shipped one]")
+    parser.add_argument("--src", help="[default: distinct newstest2014 pairs from --data-dir]")
+    parser.add_argument("--tgt")
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("ALIGNER_DATA", ROOT.parent / "shared" / "data")))
     parser.add_argument("--pairs", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of every configuration (OMP_NUM_THREADS)")
+    parser.add_argument("--quick", action="store_true", help="200 pairs, no scaling runs or AER check: that every configuration runs")
     parser.add_argument("--max-tokens", type=int, default=4000)
     parser.add_argument("--scaling", default="1000,10000,100000", help="pair counts for the scaling runs ('' to skip)")
     parser.add_argument("--scaling-base", type=int, default=1000, help="the scaling runs repeat this many first pairs")
@@ -298,13 +349,30 @@ def main() -> None:
     parser.add_argument("--child", choices=CHILDREN)
     args = parser.parse_args()
     if args.child:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        args.model = Path(args.model)  # AlignConfig(path=) takes a Path
         print(json.dumps(CHILDREN[args.child](args)))
         return
+    if args.quick:
+        args.pairs, args.scaling = min(args.pairs, 200), ""
+    with tempfile.TemporaryDirectory() as folder:
+        if args.src is None or args.tgt is None:
+            src, tgt = write_newstest(args.data_dir, args.pairs, Path(folder))
+            args.src, args.tgt = str(src), str(tgt)
+        run_all(args)
+
+
+def run_all(args) -> None:
     reports = []
     if not args.skip_ratios:
-        names = ("aligner-default", "aligner-last", "aligner-bf16", "paper", "fairseq")
+        names = ["aligner-default", "aligner-last", "aligner-bf16", "paper", "fairseq", "floor-float32", "floor-bfloat16",
+                 "process-aligner", "process-aligner-bf16"]
+        if fairseq_available():
+            names.append("process-fairseq-generate")
         results = {name: run_child(name, args, args.pairs) for name in names}
-        if (args.gold_dir / "deen.talp").is_file():
+        if (args.gold_dir / "deen.talp").is_file() and not args.quick:  # --quick: no AER check
             results["precision"] = run_child("precision", args, args.pairs)
         reports.append((ratio_report(args, results), args.out))
     scaling = {int(n): run_child("cli", args, int(n)) for n in args.scaling.split(",") if n}

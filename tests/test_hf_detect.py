@@ -11,7 +11,7 @@ import pytest
 
 from aligner.errors import ResourceError, UnsupportedModelError
 from aligner.backends.huggingface import detect, family_of, resolve_model_dir, supported_types
-from aligner.backends.huggingface import weights as weights_module
+from aligner import io as io_module
 from aligner.backends.huggingface.weights import weights_sha256
 
 from .conftest import FIXTURES, ROOT
@@ -140,8 +140,8 @@ def test_weights_hash_covers_every_shard_and_is_cached(tmp_path, monkeypatch):
     (directory / "model-00002-of-00002.safetensors").write_bytes(b"second shard")
     cache = tmp_path / "cache" / "hashes.json"
     calls = []
-    real = weights_module.file_sha256
-    monkeypatch.setattr(weights_module, "file_sha256", lambda path: calls.append(path.name) or real(path))
+    real = io_module.file_sha256
+    monkeypatch.setattr(io_module, "file_sha256", lambda path: calls.append(path.name) or real(path))
     first = weights_sha256(directory, cache)
     assert len(calls) == 2 and cache.is_file()
     assert weights_sha256(directory, cache) == first and len(calls) == 2  # from the cache

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ...errors import CheckpointError, ResourceError, UnsupportedModelError
-from ...io import file_sha256
+from ...hashcache import cached_sha256
 from .transformer import ACTIVATIONS, TransformerModel, TransformerSpec
 
 logger = logging.getLogger(__name__)
@@ -363,7 +363,7 @@ def load_model(path: Path | str, dtype: torch.dtype = torch.float32) -> tuple[Tr
     model, options, task = build_model(state, path, dtype)
     info = CheckpointInfo(
         path=path,
-        sha256=file_sha256(path),
+        sha256=cached_sha256(path),
         arch=str(options.get("arch") or "transformer"),
         source_lang=task.get("source_lang"),
         target_lang=task.get("target_lang"),

@@ -7,7 +7,8 @@ word; pieces are never mapped back by counting ``▁`` or ``@@`` markers.
 from __future__ import annotations
 
 from array import array
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -107,16 +108,66 @@ def describe_subwords(source: Segmenter, target: Segmenter) -> str:
     return f"{source.name}+{target.name}"
 
 
+WORD_CACHE_SIZE = 200_000  # distinct words kept per dictionary; corpora are Zipfian, so most lookups hit
+
+
+class WordCache:
+    """A bounded LRU of word -> dictionary ids of its pieces, for one dictionary.
+
+    Each word is segmented on its own (see the module docstring), so a word's ids do not
+    depend on its sentence and can be kept: a corpus encodes each distinct word once.
+    """
+
+    def __init__(self, dictionary: Dictionary, size: int = WORD_CACHE_SIZE):
+        self.dictionary = dictionary  # held so that the id() key below cannot be reused
+        self.size = size
+        self.entries: OrderedDict[str, tuple[int, ...]] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def ids(self, words: Sequence[str], segmenter: Segmenter, lowercase: bool) -> list[tuple[int, ...]]:
+        entries = self.entries
+        found: list[tuple[int, ...] | None] = []
+        missing: list[str] = []
+        for word in words:
+            value = entries.get(word)
+            if value is not None:
+                entries.move_to_end(word)
+            else:
+                missing.append(word)
+            found.append(value)
+        self.hits += len(words) - len(missing)
+        self.misses += len(missing)
+        if missing:
+            distinct = list(dict.fromkeys(missing))
+            segmented = segmenter.segment([word.lower() for word in distinct] if lowercase else distinct)
+            index = self.dictionary.index
+            new = {word: tuple(index(piece) for piece in pieces) for word, pieces in zip(distinct, segmented)}
+            found = [new[word] if value is None else value for word, value in zip(words, found)]
+            entries.update(new)
+            while len(entries) > self.size:
+                entries.popitem(last=False)
+        return found  # type: ignore[return-value]  # every None was filled above
+
+
 @dataclass(frozen=True)
 class Preprocessor:
     segmenter: Segmenter
     lowercase: bool = False
+    cache_size: int = WORD_CACHE_SIZE  # 0: segment every word every time (the uncached path, for comparison)
+    _caches: dict[int, WordCache] = field(default_factory=dict, compare=False, repr=False)
 
     def encode(self, words: Sequence[str], dictionary: Dictionary) -> EncodedSentence:
+        if self.cache_size > 0:
+            cache = self._caches.get(id(dictionary))
+            if cache is None:
+                cache = self._caches[id(dictionary)] = WordCache(dictionary, self.cache_size)
+            per_word = cache.ids(words, self.segmenter, self.lowercase)
+            ids = array("i", [i for word_ids in per_word for i in word_ids])
+            return EncodedSentence(ids, array("i", (len(p) for p in per_word)), ids.count(dictionary.unk))
         prepared = [word.lower() for word in words] if self.lowercase else list(words)
         pieces = self.segmenter.segment(prepared)
-        ids = [dictionary.index(piece) for word_pieces in pieces for piece in word_pieces]
-        return EncodedSentence(array("i", ids), array("i", (len(p) for p in pieces)), sum(i == dictionary.unk for i in ids))
+        flat = [dictionary.index(piece) for word_pieces in pieces for piece in word_pieces]
+        return EncodedSentence(array("i", flat), array("i", (len(p) for p in pieces)), sum(i == dictionary.unk for i in flat))
 
 
 def check_vocabulary(segmenter: Segmenter, dictionary: Dictionary, dictionary_path: Path, minimum: float = 0.9) -> None:
