@@ -35,7 +35,8 @@ sys.path.insert(0, str(HERE.parents[1]))
 
 import torch  # noqa: E402
 
-from aligner.backends.fairseq.checkpoint import file_sha256, read_checkpoint  # noqa: E402
+from aligner.backends.fairseq.checkpoint import read_checkpoint  # noqa: E402
+from aligner.io import file_sha256  # noqa: E402
 
 # fairseq's criterion class names, as optimizer_history records them.
 CRITERIA = {
