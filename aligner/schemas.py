@@ -26,7 +26,8 @@ _BUNDLE_COMMON: dict[str, Any] = {
     "target_lang": _NAME,
     "lowercase": {"type": "boolean"},
     "subword": {"enum": ["sentencepiece", "subword-nmt"]},
-    "subword_model": {"oneOf": [_FILE_NAME, {"type": "object", "additionalProperties": _FILE_NAME}]},
+    # a per-language map's entries are checked by Bundle, whose messages name the language
+    "subword_model": {"oneOf": [_FILE_NAME, {"type": "object"}]},
 }
 BUNDLE_V1: dict[str, Any] = {"type": "object", "properties": _BUNDLE_COMMON, "additionalProperties": False}
 BUNDLE_V2: dict[str, Any] = {

@@ -83,8 +83,12 @@ class Signature:
         """The parts as a dict, in :meth:`format`'s order (``version`` included): the signature in JSON."""
         return {**self._parts, "version": __version__, **self._after}
 
-    def format(self) -> str:
+    def format(self, keys: Optional[Iterable[str]] = None) -> str:
+        """``key:value|...``: every part, or only ``keys`` in the order given (e.g. the alignment settings)."""
         parts = [*self._parts.items(), ("version", __version__), *self._after.items()]
+        if keys is not None:
+            known = dict(parts)
+            parts = [(key, known[key]) for key in keys]
         return "|".join(f"{key}:{value}" for key, value in parts)
 
     def __str__(self) -> str:

@@ -224,7 +224,7 @@ def run_sweep(
     preset_row = None
     if preset is not None and extraction is not None:
         parts = Signature.of(info, extraction, preset.rule)
-        described = "|".join(f"{key}:{parts[key]}" for key in PRESET_PARTS)
+        described = parts.format(PRESET_PARTS)
         counts = totals.pop("preset")
         preset_row = PresetRow(str(preset.preset), described, *scores_from_counts(counts), counts)
     rows = []
