@@ -41,3 +41,14 @@ def kill_after_lines(process: subprocess.Popen, output: Path, lines: int, timeou
         time.sleep(0.005)
     process.wait()
     assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny matrices: extra threads only contend (the machine runs training beside the tests)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

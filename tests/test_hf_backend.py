@@ -35,12 +35,8 @@ WEIGHT_TOLERANCE = 1e-6
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny matrices: extra threads only contend (the machine runs training beside the tests)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread(one_torch_thread):
+    """Every test here runs on one torch thread (conftest's one_torch_thread)."""
 
 
 @pytest.fixture(scope="module")

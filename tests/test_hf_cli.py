@@ -42,11 +42,8 @@ AGREEMENT_BF16 = 0.95  # shared links / all links, bf16 vs float32 on the peaked
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread(one_torch_thread):
+    """Every test here runs on one torch thread (conftest's one_torch_thread)."""
 
 
 @pytest.fixture(scope="module")

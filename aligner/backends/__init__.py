@@ -13,11 +13,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:
+    import torch
+
     from ..config import ModelSource
     from .base import Backend
 
 # "Org/name" as the hub spells ids; a missing file named like that is looked up in the HF cache.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def resolve_device(name: str) -> "torch.device":
+    """``auto``: CUDA when there is one, else the CPU; ``cuda`` without a CUDA device is an error."""
+    import torch
+
+    from ..errors import ConfigError
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but no CUDA device is available")
+    return torch.device(name)
 
 
 def set_threads(threads: int) -> None:

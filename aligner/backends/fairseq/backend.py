@@ -11,19 +11,12 @@ from .checkpoint import load_model
 from ...errors import ConfigError, ResourceError
 from .transformer import TransformerModel
 from .resources import ModelResources, default_model, find_bundle, resolve_resources
+from .. import resolve_device
 from ..base import CrossAttention, EncodedSentence, ModelInfo
 
 if TYPE_CHECKING:
     from ...config import ModelSource
     from ...engine import EncodedPair
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but no CUDA device is available")
-    return torch.device(name)
 
 
 def collate(pairs: Sequence["EncodedPair"], pad: int, eos: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -52,7 +52,7 @@ class HuggingFaceBackend:
 
     @classmethod
     def load(cls, source: "ModelSource", device: str = "auto", dtype: str = "float32") -> "HuggingFaceBackend":
-        from ..fairseq.backend import resolve_device
+        from .. import resolve_device
 
         if source.path is None:
             raise ConfigError("a Hugging Face model needs a path (a model directory or a cached hub id)")
