@@ -10,6 +10,14 @@ import os
 from typing import Optional
 
 
+STDIN_NAME = "<stdin>"
+
+
+def display_name(path: os.PathLike | str) -> str:
+    """How a message names an input: ``-`` (stdin, or stdout as an output) is ``<stdin>``."""
+    return STDIN_NAME if str(path) == "-" else str(path)
+
+
 class AlignerError(Exception):
     """Base class. ``path`` and ``line`` (1-based) locate the offending input when known.
 
@@ -30,7 +38,8 @@ class AlignerError(Exception):
     def __str__(self) -> str:
         where = ""
         if self.path is not None:
-            where = self.path if self.line is None else f"{self.path}:{self.line}"
+            name = display_name(self.path)
+            where = name if self.line is None else f"{name}:{self.line}"
             where += ": "
         return where + self.message
 

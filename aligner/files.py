@@ -21,7 +21,7 @@ import os
 import socket
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, Iterable, Optional, Sequence
+from typing import IO, Callable, Iterable, Optional, Sequence
 
 from .errors import InputError
 
@@ -110,6 +110,7 @@ def claim_outputs(
     overwrite: bool = False,
     lock: bool = True,
     files: Optional[Sequence[str | os.PathLike]] = None,
+    create_dirs: bool = False,
 ) -> None:
     """Check and lock the outputs of a run; ``outputs`` are every path it may create or replace.
 
@@ -117,7 +118,8 @@ def claim_outputs(
     files: scores, words), by default ``outputs[0]``; the others (manifest, parts, temporary
     files) belong to one of them. Refuses any output that is an input, a file another run holds,
     and (unless ``overwrite``, which ``--resume`` also implies) an existing file. ``None`` or
-    ``-`` (stdout) is skipped.
+    ``-`` (stdout) is skipped. A missing output directory is refused, or made when ``create_dirs``
+    (reports and images, whose directories the command creates).
     """
     real = [str(name) for name in outputs if name is not None and str(name) != STDIN]
     if not real:
@@ -126,7 +128,9 @@ def claim_outputs(
     check_not_inputs([*real, *(lock_path(name) for name in owned)], list(inputs))
     for name in owned:
         directory = os.path.dirname(os.path.abspath(name))
-        if not os.path.isdir(directory):
+        if create_dirs:
+            os.makedirs(directory, exist_ok=True)
+        elif not os.path.isdir(directory):
             raise InputError("cannot write: the output directory does not exist", name)
     written = [name for name in owned if not _is_device(name)]  # /dev/null, /dev/full: nothing to lock or protect
     if lock:
@@ -146,6 +150,24 @@ def _is_device(path: str) -> bool:
     except OSError:
         return False
     return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
+def temporary_path(path: str | os.PathLike) -> Path:
+    """Where :func:`write_atomically` writes ``path`` first (claim it with ``path``)."""
+    target = Path(path)
+    return target.with_name(target.name + ".tmp")
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[Path], object]) -> None:
+    """Call ``write`` on a temporary file beside ``path``, then rename it into place: a failure
+    (full disk, a signal) leaves the old file or none, never half a report, and no temporary file."""
+    temporary = temporary_path(path)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        remove_quietly(temporary)
+        raise
 
 
 def describe_os_error(exc: OSError) -> str:

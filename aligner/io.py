@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from typing import BinaryIO, Iterable, Iterator, Optional, Sequence
 
-from .errors import InputError
+from .errors import STDIN_NAME, InputError, display_name
 
 STDIN = "-"
 BOM = "\ufeff"
@@ -59,7 +59,7 @@ def split_words(line: str) -> tuple[str, ...]:
 def _open_binary(path: str) -> BinaryIO:
     if path == STDIN:
         if sys.stdin is None:  # started with stdin closed (`<&-`)
-            raise InputError("cannot read: standard input is closed", "<stdin>")
+            raise InputError("cannot read: standard input is closed", STDIN_NAME)
         return sys.stdin.buffer
     try:
         return open(path, "rb")
@@ -174,9 +174,9 @@ def read_parallel(src_path: str, tgt_path: str) -> Iterator[SentencePair]:
         if src is None and tgt is None:
             return
         if src is None:
-            raise InputError(f"source {src_path} ended at line {number - 1}; target has more lines", tgt_path, number)
+            raise InputError(f"source {display_name(src_path)} ended at line {number - 1}; target has more lines", tgt_path, number)
         if tgt is None:
-            raise InputError(f"target {tgt_path} ended at line {number - 1}; source has more lines", src_path, number)
+            raise InputError(f"target {display_name(tgt_path)} ended at line {number - 1}; source has more lines", src_path, number)
         yield SentencePair(split_words(src), split_words(tgt))
 
 
@@ -214,7 +214,7 @@ def file_of_side(side: Optional[str], inputs: Sequence[str]) -> str:
     ``inputs`` is (source, target) or a single ``source ||| target`` file; ``-`` is stdin.
     """
     name = inputs[1] if side == "target" and len(inputs) == 2 else inputs[0]
-    return "<stdin>" if name == STDIN else name
+    return display_name(name)
 
 
 def read_bitext(path: str) -> Iterator[SentencePair]:

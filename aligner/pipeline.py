@@ -18,7 +18,7 @@ from .engine import Engine, EncodedPair
 from .errors import AlignerError, ConfigError
 from .extraction import ScoreRequest
 from .io import ScoredLink, SentencePair
-from .presets import PresetChoice, preset_settings
+from .presets import PresetChoice, check_preset_indices, preset_settings
 from .signature import Signature
 from .symmetrize import symmetrize_directions
 
@@ -106,7 +106,7 @@ class Aligner:
         self.engine = engine if engine is not None else Engine.load(config.model, config.device, config.dtype)
         info = self.engine.info
         extraction = config.extraction.for_model(info.decoder_layers)
-        self.engine.check_indices(extraction.layers, extraction.heads)
+        check_preset_indices(self.engine.check_indices, extraction.layers, extraction.heads, config.preset)
         self.config = config.replace(extraction=extraction)
         self.stats = RunStats()
         self.keep_matrices = False  # attach each pair's word matrix to its AlignedPair (JSON Lines output)

@@ -85,8 +85,10 @@ def numbered_path(path: os.PathLike | str, line: int) -> Path:
 
 def save_figure(figure: "Figure", path: os.PathLike | str, dpi: float = 150) -> Path:
     """Write the figure as PNG, SVG or PDF (by suffix). Its size is the figure size exactly (no tight crop)."""
+    from .files import write_atomically
+
     fmt = image_format(path)
-    figure.savefig(path, format=fmt, dpi=dpi, metadata=_NO_DATES[fmt])
+    write_atomically(path, lambda temporary: figure.savefig(temporary, format=fmt, dpi=dpi, metadata=_NO_DATES[fmt]))
     return Path(path)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Collection, Mapping, Optional, Union
+from typing import Any, Callable, Collection, Mapping, Optional, Union
 
 from .errors import ConfigError, InputError
 from .io import file_sha256
@@ -136,6 +136,25 @@ def with_preset(settings: Mapping[str, Any], preset: Path, given: Collection[str
             chosen[key] = value
     chosen["preset"] = "+".join([name, *overridden])
     return chosen
+
+
+def check_preset_indices(
+    check: Callable[[Collection[int], Collection[int]], None], layers: Collection[int], heads: Collection[int], preset: Optional[str]
+) -> None:
+    """Run the model's layer and head ``check`` on ``layers`` and ``heads``; when the ones it
+    refuses came from ``preset`` (a run's preset name, ``NAME+FIELD...`` when fields were
+    overridden), say so: a preset chosen on another model fits that model's layers, not this one's."""
+    name, *overridden = preset.split("+") if preset is not None else (None,)
+    for field, given in (("layers", (layers, ())), ("heads", ((), heads))):
+        try:
+            check(*given)
+        except ConfigError as exc:
+            if name is None or field in overridden:
+                raise
+            raise ConfigError(
+                f"{exc.message}; preset {name} sets the {field} (was it chosen for another model?): "
+                f"give --{field[:-1]} ({field}=) or --no-preset (preset=False)", exc.path
+            ) from None
 
 
 def preset_settings(

@@ -6,6 +6,7 @@ Each test asserts the message and the exit status, and that inputs at risk are u
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
@@ -153,6 +154,47 @@ def test_lock_is_taken_before_the_existence_check(texts, tmp_path):
     assert refused.exit_code == 1 and "another run is writing this output" in refused.stderr
 
 
+@pytest.mark.parametrize("command", ["sweep", "plot"])
+def test_report_commands_refuse_a_second_writer(texts, tmp_path, command):
+    src, tgt, _ = texts
+    gold = SAMPLE / "sample.talp"
+    if command == "sweep":
+        output, args = tmp_path / "report", ["sweep", "--device", "cpu", "--src", src, "--tgt", tgt, "--gold", gold, "-o", tmp_path / "report"]
+        written = tmp_path / "report.md"
+    else:
+        output, args = tmp_path / "pair.png", ["plot", "--device", "cpu", "--no-preset", "--lines", "2", "--layers", "1", "--src", src, "--tgt", tgt, "-o", tmp_path / "pair.png"]
+        written = output
+    with open(lock_path(written), "w") as held:
+        held.write("host testhost pid 4242\n")
+        held.flush()
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        refused = run(*args)
+        assert refused.exit_code == 1
+        assert f"{written}: another run is writing this output (lock {lock_path(written)} held by host testhost pid 4242)" in refused.stderr
+        assert not written.exists()
+        fcntl.flock(held.fileno(), fcntl.LOCK_UN)
+    again = run(*args)
+    assert again.exit_code == 0, again.stderr
+    assert written.exists() and not any(path.name.endswith((".lock", ".tmp")) for path in tmp_path.iterdir())
+
+
+def test_sweep_report_failing_mid_write_leaves_the_old_report_and_no_temporary_file(texts, tmp_path, monkeypatch):
+    src, tgt, _ = texts
+    report = tmp_path / "report.md"
+    report.write_text("the previous report\n")
+
+    def disk_full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "write_text", disk_full)
+    result = run("sweep", "--device", "cpu", "--src", src, "--tgt", tgt, "--gold", SAMPLE / "sample.talp", "-o", tmp_path / "report", "--overwrite")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == f"aligner: error: {tmp_path / 'report.md.tmp'}: No space left on device"
+    monkeypatch.undo()
+    assert report.read_text() == "the previous report\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.de", "a.en", "a.txt", "report.md"]
+
+
 # --- the manifest always describes the output ----------------------------------------------
 
 
@@ -225,6 +267,29 @@ def test_file_size_limit_mid_write_leaves_no_temporary_files(texts, tmp_path):
     assert resumed.exit_code == 0 and output.read_text().count("\n") == 200
 
 
+@pytest.mark.parametrize("code", [errno.EROFS, errno.EACCES, errno.EIO])
+def test_output_that_cannot_be_opened_is_a_one_line_error(texts, tmp_path, monkeypatch, code):
+    # Tests run as root on a writable disk: a read-only file system or a denied directory is injected.
+    src, tgt, _ = texts
+    output = tmp_path / "out.align"
+    real_open = open
+
+    def refusing_open(file, mode="r", *args, **kwargs):
+        if str(file) == str(output) and any(flag in mode for flag in "wa+"):
+            raise OSError(code, os.strerror(code), str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", refusing_open)
+    result = align("--src", src, "--tgt", tgt, "-o", output)
+    monkeypatch.undo()
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"aligner: error: {output}: {os.strerror(code)}"
+    # Only the manifest is left (no lock, no temporary file), and it is a state --resume can use.
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.de", "a.en", "a.txt", "out.align.manifest.json"]
+    resumed = align("--src", src, "--tgt", tgt, "-o", output, "--resume")
+    assert resumed.exit_code == 0 and output.read_text().count("\n") == 20
+
+
 def test_injected_io_error_on_the_manifest_leaves_no_tmp_file(texts, tmp_path, monkeypatch):
     src, tgt, _ = texts
     output = tmp_path / "out.align"
@@ -274,7 +339,7 @@ def test_source_and_target_both_stdin_refused():
 @pytest.mark.parametrize("line", ["der hund ||||| the dog", "der hund|||the dog", "der hund |||| the dog"])
 def test_separator_glued_to_other_bars_or_words_is_refused(line):
     result = align(input=f"das haus ||| the house\n{line}\n")
-    assert result.exit_code == 1 and "-:2: '|||' must stand alone between spaces" in result.stderr
+    assert result.exit_code == 1 and "<stdin>:2: '|||' must stand alone between spaces" in result.stderr
 
 
 def test_threads_beyond_the_cores_refused():

@@ -164,6 +164,22 @@ def test_preset_chosen_for_other_weights_refused_unless_forced(tmp_path):
     assert forced.exit_code == 0 and forced.stdout.count("\n") == 1
 
 
+@pytest.mark.parametrize("field,settings_,message", [
+    ("layers", {"layers": [9]}, "layer 9 does not exist: the decoder has 3 layers"),
+    ("heads", {"layers": [1], "heads": [9]}, "head 9 does not exist: the decoder layers have 4 heads"),
+])
+def test_preset_without_a_model_hash_whose_indices_do_not_fit_is_named(tmp_path, field, settings_, message):
+    path = preset(tmp_path, **settings_)
+    refused = align("--preset", path)
+    assert refused.exit_code == 1
+    assert f"aligner: error: {message}; preset p sets the {field} (was it chosen for another model?)" in refused.stderr
+    # an index the user gives is the user's own: no preset blamed
+    option = {"layers": "--layer", "heads": "--head"}[field]
+    own = align("--preset", path, option, "9")
+    assert own.exit_code != 0 and "preset p" not in own.stderr
+    assert align("--preset", path, option, "1").exit_code == 0
+
+
 def test_old_preset_names_its_model_in_the_signature_and_is_checked(tmp_path):
     record = {"name": "p", "settings": {"layers": [1]}, "model_signature": "model:other@deadbeef|layer:1/3"}
     path = write_json(tmp_path / "p.json", record)

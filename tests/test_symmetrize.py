@@ -244,7 +244,7 @@ def test_cli_line_count_mismatch_on_a_pipe(inputs):
     _, reverse = inputs
     result = run("symmetrize", "--forward", "-", "--reverse", reverse, input="0-0\n\n1-1\n2-2\n")
     assert result.exit_code == 1
-    assert f"-:4: {reverse} ended at line 3; - has more lines" in result.stderr
+    assert f"<stdin>:4: {reverse} ended at line 3; <stdin> has more lines" in result.stderr
     # line 3: intersection (1,1), then reverse (1,0) grows from it
     assert result.stdout == "0-0\n\n1-0 1-1\n"
 

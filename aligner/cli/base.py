@@ -107,6 +107,17 @@ def open_output(path: Optional[str], stack: ExitStack, append: bool = False) -> 
     return stack.enter_context(open(path, "a" if append else "w", encoding="utf-8", newline="\n"))
 
 
+def claim_reports(targets: list[Path], inputs: list, overwrite: bool) -> None:
+    """Claim the files a report command writes whole (tables, JSON, presets, images) for the rest
+    of the command: none is an input, no other run writes them (one lock each, released when the
+    command ends), none exists unless ``overwrite``. Each is then written with
+    :func:`aligner.files.write_atomically`, so its temporary file is claimed too."""
+    from ..files import claim_outputs, temporary_path
+
+    stack = click.get_current_context().with_resource(ExitStack())
+    claim_outputs([*targets, *map(temporary_path, targets)], inputs, stack, overwrite=overwrite, files=targets, create_dirs=True)
+
+
 def _inputs(src: Optional[str], tgt: Optional[str], bitext: Optional[str]) -> list[str]:
     """The input files of --src/--tgt or --input (stdin by default)."""
     if (src is None) != (tgt is None):

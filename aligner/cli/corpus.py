@@ -147,6 +147,7 @@ def symmetrize(forward, reverse, method, output, overwrite) -> None:
     """
     from itertools import zip_longest
 
+    from ..errors import display_name
     from ..io import ScoredLink, count_lines, format_pharaoh, is_regular_file, read_pharaoh
     from ..symmetrize import invert
     from ..symmetrize import symmetrize as symmetrize_links
@@ -174,7 +175,7 @@ def symmetrize(forward, reverse, method, output, overwrite) -> None:
             if forward_links is None or reverse_links is None:
                 # Only pipes get here; regular files were counted above.
                 longer, shorter = (forward, reverse) if reverse_links is None else (reverse, forward)
-                raise InputError(f"{shorter} ended at line {number - 1}; {longer} has more lines", longer, number)
+                raise InputError(f"{display_name(shorter)} ended at line {number - 1}; {display_name(longer)} has more lines", longer, number)
             links = symmetrize_links(
                 ((link.src, link.tgt) for link in forward_links), ((link.src, link.tgt) for link in reverse_links), method
             )

@@ -9,9 +9,8 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
-from ..files import check_not_inputs
-from ..io import check_output
-from .base import CONTEXT, InputFile, PathArg, decision_options, handle_errors, main, model_options, run_options
+from ..files import write_atomically
+from .base import CONTEXT, InputFile, PathArg, claim_reports, decision_options, handle_errors, main, model_options, run_options
 
 
 @main.command(context_settings=CONTEXT)
@@ -63,9 +62,7 @@ def sweep(src, tgt, gold, gold_zero_based, reverse_gold, drop_invalid, heads, ou
     if reverse_path is not None:
         presets.append(output.with_suffix(".symmetrized.preset.json"))
     targets += presets
-    check_not_inputs(targets, [src, tgt, gold, dev_src, dev_tgt, dev_gold])
-    for target in targets:
-        check_output(str(target), overwrite)
+    claim_reports(targets, [src, tgt, gold, dev_src, dev_tgt, dev_gold, reverse_path], overwrite)
     if curve:
         from ..plot import require_matplotlib
 
@@ -95,7 +92,6 @@ def sweep(src, tgt, gold, gold_zero_based, reverse_gold, drop_invalid, heads, ou
             click.echo("\n" + result.preset.line())
         click.echo(result.signature, err=True)
     if targets:
-        output.parent.mkdir(parents=True, exist_ok=True)
         image = None
         if curve:
             from ..plot import save_figure, sweep_figure
@@ -108,10 +104,14 @@ def sweep(src, tgt, gold, gold_zero_based, reverse_gold, drop_invalid, heads, ou
             report += "\n## Settings chosen on the dev set\n\n" + selection_text
             for (kind, selection, signature), target in zip(chosen, presets):
                 preset = selection.preset(output.name + ("" if kind == "forward" else "." + kind), dev.description, signature)
-                target.write_text(json.dumps(preset, indent=1) + "\n", encoding="utf-8")
+                write_text(target, json.dumps(preset, indent=1) + "\n")
                 click.echo(f"{kind}: chosen on {dev.description}: {selection.chosen.label} (dev AER {selection.dev_aer * 100:.1f})", err=True)
-        targets[0].write_text(report, encoding="utf-8")
-        targets[1].write_text(result.to_json() + "\n", encoding="utf-8")
+        write_text(targets[0], report)
+        write_text(targets[1], result.to_json() + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    write_atomically(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
 
 
 def _dev_set(test, gold, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs):

@@ -9,9 +9,7 @@ import click
 
 from ..choices import MEASURES, STEPS
 from ..errors import InputError
-from ..files import check_not_inputs
-from ..io import check_output
-from .base import CONTEXT, InputFile, PathArg, _indices, _inputs, decision_options, handle_errors, input_options, main, model_options, run_options
+from .base import CONTEXT, InputFile, PathArg, _indices, claim_reports, _inputs, decision_options, handle_errors, input_options, main, model_options, run_options
 from .presets import apply_preset, preset_options
 
 
@@ -91,9 +89,7 @@ def plot_command(context, src, tgt, bitext, lines, gold, gold_zero_based, revers
 
     require_matplotlib()
     targets = _plot_outputs(output, lines)
-    check_not_inputs(targets, [src, tgt, bitext, gold])
-    for target in targets:
-        check_output(str(target), overwrite)
+    claim_reports(targets, [src, tgt, bitext, gold, preset_file], overwrite)
     golds = read_gold(gold, not gold_zero_based, reverse_gold) if gold is not None else None
     if golds is not None and max(lines) > len(golds):
         raise InputError(f"line {max(lines)} was asked for (--lines) but the gold has only {len(golds)} lines", gold)
@@ -116,7 +112,6 @@ def plot_command(context, src, tgt, bitext, lines, gold, gold_zero_based, revers
             if exc.path is None:
                 exc.path = file_of_side(exc.side, [src, tgt] if src is not None else [input_name])
             raise
-        target.parent.mkdir(parents=True, exist_ok=True)
         save_figure(alignment_figure(drawn), target, dpi)
         click.echo(f"wrote {target}", err=True)
     click.echo(drawn.caption, err=True)
@@ -134,9 +129,8 @@ def plot_sweep(json_path, output, overwrite, dpi) -> None:
 
     require_matplotlib()
     image_format(output)
-    check_output(str(output), overwrite)
+    claim_reports([output], [json_path], overwrite)
     result = read_sweep_json(json_path)
-    output.parent.mkdir(parents=True, exist_ok=True)
     save_figure(sweep_figure(result), output, dpi)
     click.echo(f"wrote {output}", err=True)
     click.echo(result.signature, err=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from ..errors import InputError
+from ..errors import InputError, display_name
 from ..io import check_gold_range, check_link_range, read_gold, read_lines, read_pharaoh, split_words
 from .metrics import AERResult, score_alignments
 from ..signature import Signature
@@ -44,8 +44,7 @@ def score_files(config: ScoreConfig) -> AERResult:
     golds = read_gold(config.gold, config.gold_one_based, config.reverse_gold)
     hypotheses = [[(link.src, link.tgt) for link in links] for links in read_pharaoh(config.hyp)]
     if len(hypotheses) != len(golds):
-        hyp_name = "<stdin>" if config.hyp == "-" else config.hyp  # --hyp defaults to stdin
-        raise InputError(f"hypothesis has {len(hypotheses)} lines but gold {config.gold} has {len(golds)}", hyp_name)
+        raise InputError(f"hypothesis has {len(hypotheses)} lines but gold {display_name(config.gold)} has {len(golds)}", config.hyp)
     dropped = 0
     if config.src is not None and config.tgt is not None:
         lengths = [len(split_words(line)) for line in read_lines(config.src)]

@@ -207,7 +207,9 @@ def run_sweep(
     extraction = preset.extraction.for_model(info.decoder_layers) if preset is not None else None
     decide_preset: dict[str, Callable[[Mapping[ScoreRequest, np.ndarray], EncodedPair], list[ScoredLink]]] = {}
     if preset is not None and extraction is not None:
-        aligner.engine.check_indices(extraction.layers, extraction.heads)
+        from ..presets import check_preset_indices
+
+        check_preset_indices(aligner.engine.check_indices, extraction.layers, extraction.heads, preset.preset)
         requests = list(dict.fromkeys([*requests, *extraction.requests()]))
         settings.append("preset")
         rule, chosen = preset.rule, extraction
