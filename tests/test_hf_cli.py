@@ -24,6 +24,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 from click.testing import CliRunner  # noqa: E402
 
 from aligner.backends import model_kind  # noqa: E402
+from aligner.choices import DTYPES  # noqa: E402
 from aligner.backends.huggingface.backend import HFSeq2SeqBackend  # noqa: E402
 from aligner.cli import main  # noqa: E402
 from aligner.config import AlignConfig  # noqa: E402
@@ -38,7 +39,7 @@ from .hf_tiny import CODES, build, sample_lines  # noqa: E402
 
 SRC, TGT, GOLD = (str(SAMPLE / f"sample.{suffix}") for suffix in ("de", "en", "talp"))
 CPU = ["--device", "cpu", "--threads", "1"]
-AGREEMENT_BF16 = 0.95  # shared links / all links, bf16 vs float32 on the peaked tiny Marian (measured here: 133/133)
+AGREEMENT_HALF = 0.95  # shared links / all links, bf16 or fp16 vs float32 on the peaked tiny Marian (measured here: 133/133 each)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -225,20 +226,22 @@ def transposed(lines: list[str]) -> str:
     return "\n".join(out) + "\n"
 
 
-@pytest.mark.parametrize("forward", ("nllb", "fairseq"))
-def test_symmetrized_with_a_reverse_hugging_face_model_equals_two_runs_and_symmetrize(models, forward, tmp_path):
-    """--reverse-path with an HF model (forward HF or fairseq) = forward run + reverse run + `aligner symmetrize`."""
-    forward_path = models["nllb"] if forward == "nllb" else FIXTURES["toy-deen"]
+@pytest.mark.parametrize("forward,reverse", [("nllb", "nllb"), ("fairseq", "nllb"), ("nllb", "fairseq")])
+def test_symmetrized_with_hugging_face_models_equals_two_runs_and_symmetrize(models, forward, reverse, tmp_path):
+    """--reverse-path with an HF model on either side (or both) = forward run + reverse run + `aligner symmetrize`."""
+    paths = {"nllb": models["nllb"], "fairseq": FIXTURES["toy-deen"]}
     common = ["--no-preset", "--layer", "2", *CPU]
     both = tmp_path / "both.align"
-    result = run("align", "--path", forward_path, "--reverse-path", models["nllb"], *code_options("nllb"), "--src", SRC, "--tgt", TGT,
+    result = run("align", "--path", paths[forward], "--reverse-path", paths[reverse], *code_options("nllb"), "--src", SRC, "--tgt", TGT,
                  "-o", both, "--symmetrize", "grow-diag-final-and", *common)
     assert result.exit_code == 0, result.output
-    assert "symmetrize:grow-diag-final-and+hf-m2m_100:nllb[eng_Latn>deu_Latn]@" in result.output
+    reverse_name = "hf-m2m_100:nllb[eng_Latn>deu_Latn]@" if reverse == "nllb" else "+toy-deen@"
+    assert "symmetrize:grow-diag-final-and" in result.output and reverse_name in result.output
     forward_out, reverse_out = tmp_path / "forward.align", tmp_path / "reverse.align"
-    assert run("align", "--path", forward_path, *code_options("nllb"), "--src", SRC, "--tgt", TGT, "-o", forward_out, *common).exit_code == 0
-    reverse = run("align", "--path", models["nllb"], *code_options("nllb", reverse=True), "--src", TGT, "--tgt", SRC, "-o", reverse_out, *common)
-    assert reverse.exit_code == 0, reverse.output
+    assert run("align", "--path", paths[forward], *code_options("nllb"), "--src", SRC, "--tgt", TGT, "-o", forward_out, *common).exit_code == 0
+    reverse_languages = code_options("nllb", reverse=True) if reverse == "nllb" else ["-s", "en", "-t", "de"]
+    reverse_run = run("align", "--path", paths[reverse], *reverse_languages, "--src", TGT, "--tgt", SRC, "-o", reverse_out, *common)
+    assert reverse_run.exit_code == 0, reverse_run.output
     flipped = tmp_path / "reverse.flipped"
     flipped.write_text(transposed(reverse_out.read_text(encoding="utf-8").splitlines()), encoding="utf-8")
     combined = run("symmetrize", "--forward", forward_out, "--reverse", flipped, "--method", "grow-diag-final-and")
@@ -248,18 +251,19 @@ def test_symmetrized_with_a_reverse_hugging_face_model_equals_two_runs_and_symme
     assert any(expected)
 
 
-def test_bfloat16_runs_is_named_and_mostly_agrees_with_float32(models, tmp_path):
+@pytest.mark.parametrize("half", ["bfloat16", "float16"])
+def test_half_precision_run_is_named_and_mostly_agrees_with_float32(models, tmp_path, half):
     outputs = {}
-    for dtype in ("float32", "bfloat16"):
+    for dtype in ("float32", half):
         outputs[dtype] = tmp_path / f"{dtype}.align"
         result = run("align", "--path", models["marian"], "--src", SRC, "--tgt", TGT, "-o", outputs[dtype], "--dtype", dtype, *CPU)
         assert result.exit_code == 0, result.output
-        assert f"dtype:{'bf16' if dtype == 'bfloat16' else 'fp32'}" in result.output
+        assert f"dtype:{DTYPES[dtype]}" in result.output
     links = {dtype: [set(line.split()) for line in path.read_text(encoding="utf-8").splitlines()] for dtype, path in outputs.items()}
-    assert len(links["bfloat16"]) == 20
-    same = sum(len(a & b) for a, b in zip(links["float32"], links["bfloat16"]))
-    total = sum(len(a | b) for a, b in zip(links["float32"], links["bfloat16"]))
-    assert same / total >= AGREEMENT_BF16, same / total
+    assert len(links[half]) == 20
+    same = sum(len(a & b) for a, b in zip(links["float32"], links[half]))
+    total = sum(len(a | b) for a, b in zip(links["float32"], links[half]))
+    assert same / total >= AGREEMENT_HALF, same / total
 
 
 def test_an_interrupted_run_resumes_to_the_same_bytes(models, tmp_path):
