@@ -154,7 +154,7 @@ def test_sweep_cli_rows_agree_with_align_and_score(models, tmp_path):
 def test_sweep_select_writes_a_preset_that_align_applies(models, tmp_path):
     directory = models["marian"]
     prefix = tmp_path / "chosen"
-    result = run("sweep", "--path", directory, "--src", SRC, "--tgt", TGT, "--gold", GOLD, "--select", "--dev", 8, "-o", prefix, *CPU)
+    result = run("sweep", "--path", directory, "--src", SRC, "--tgt", TGT, "--gold", GOLD, "--select", "--dev", 8, "--measures", "weight,norm", "-o", prefix, *CPU)
     assert result.exit_code == 0, result.output
     preset_path = prefix.with_suffix(".preset.json")
     preset = json.loads(preset_path.read_text(encoding="utf-8"))

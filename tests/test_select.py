@@ -66,7 +66,8 @@ def test_select_writes_preset_that_align_reads(tmp_path):
     explicit = ["--layer", "-".join(map(str, (settings["layers"][0], settings["layers"][-1]))), "--measure", settings["measure"],
                 "--step", settings["step"], "--decision", settings["decision"], "--threshold", str(settings["threshold"]),
                 "--normalize", settings["normalize"], "--eos-null" if settings["eos_null"] else "--no-eos-null",
-                "--final-punct" if settings["final_punct"] else "--no-final-punct"]
+                "--final-punct" if settings["final_punct"] else "--no-final-punct",
+                "--residual-null" if settings["residual_null"] else "--no-residual-null"]
     if settings["heads"]:
         explicit += ["--head", ",".join(map(str, settings["heads"]))]
     common = ["align", "--src", SRC, "--tgt", TGT, "--device", "cpu", "--scores"]
@@ -126,7 +127,7 @@ def test_symmetrized_selection_scores_what_align_writes(tmp_path):
     toy, prefix = str(FIXTURES["toy-deen"]), tmp_path / "toy"
     runner = CliRunner()
     result = runner.invoke(main, ["sweep", "--src", SRC, "--tgt", TGT, "--gold", GOLD, "--no-heads", "--select", "--dev", "8",
-                                  "--reverse-path", toy, "-o", str(prefix), "--device", "cpu"])
+                                  "--reverse-path", toy, "-o", str(prefix), "--device", "cpu", "--measures", "weight,norm"])
     assert result.exit_code == 0, result.output
     report = prefix.with_suffix(".md").read_text()
     row = next(line for line in report.splitlines() if line.startswith("| symmetrized |"))
@@ -146,3 +147,17 @@ def test_symmetrized_selection_scores_what_align_writes(tmp_path):
     scored = runner.invoke(main, ["score", "--gold", GOLD, "--hyp", str(links), "--src", SRC, "--tgt", TGT, "--json"])
     assert scored.exit_code == 0, scored.output
     assert round(json.loads(scored.stdout)["aer_percent"], 1) == reported_test_aer
+
+
+def test_measures_option_narrows_the_rows_and_the_selection_grid(tmp_path):
+    prefix = tmp_path / "small"
+    result = CliRunner().invoke(main, ["sweep", "--src", SRC, "--tgt", TGT, "--gold", GOLD, "--no-heads", "--measures", "norm",
+                                       "--select", "--dev", "8", "-o", str(prefix), "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(prefix.with_suffix(".json").read_text())["rows"]
+    assert rows and {row["measure"] for row in rows if row.get("measure")} == {"norm"}
+    _, settings = read_preset(prefix.with_suffix(".preset.json"))
+    assert settings["measure"] == "norm"
+    # Without heads every measure has the same layer sets and decisions; the 4 residual measures
+    # each count twice (both residual rules): 2 + 4 x 2 = 10 measure rows against 2.
+    assert len(candidate_grid(3)) == 5 * len(candidate_grid(3, measures=("weight", "norm")))

@@ -118,6 +118,25 @@ def claim_reports(targets: list[Path], inputs: list, overwrite: bool) -> None:
     claim_outputs([*targets, *map(temporary_path, targets)], inputs, stack, overwrite=overwrite, files=targets, create_dirs=True)
 
 
+def comma_list(choices: Optional[tuple] = None, positive_int: bool = False) -> Callable:
+    """A click callback that reads '1,3' or 'weight,norm' into a tuple, checking each item."""
+
+    def parse(ctx, param, value):
+        if value is None:
+            return None
+        items = tuple(dict.fromkeys(item.strip() for item in value.split(",") if item.strip()))
+        if not items:
+            raise click.BadParameter("give at least one value, comma-separated")
+        for item in items:
+            if positive_int and not (item.isdecimal() and int(item) >= 1):
+                raise click.BadParameter(f"{item!r} is not a positive whole number (1-based)")
+            if choices is not None and item not in choices:
+                raise click.BadParameter(f"{item!r} is not one of {', '.join(choices)}")
+        return tuple(int(item) for item in items) if positive_int else items
+
+    return parse
+
+
 def _inputs(src: Optional[str], tgt: Optional[str], bitext: Optional[str]) -> list[str]:
     """The input files of --src/--tgt or --input (stdin by default)."""
     if (src is None) != (tgt is None):

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import click
 
+from ..choices import MEASURES
+
 from ..errors import InputError
 from ..files import write_atomically
-from .base import CONTEXT, InputFile, PathArg, claim_reports, decision_options, handle_errors, main, model_options, run_options
+from .base import CONTEXT, InputFile, PathArg, claim_reports, comma_list, decision_options, handle_errors, main, model_options, run_options
 
 
 @main.command(context_settings=CONTEXT)
@@ -21,6 +23,8 @@ from .base import CONTEXT, InputFile, PathArg, claim_reports, decision_options, 
 @click.option("--gold-zero-based", is_flag=True, help="Gold indices start at 0. [default: 1-based]")
 @click.option("--reverse-gold", is_flag=True, help="Gold lists target-source links; swap them.")
 @click.option("--drop-invalid", is_flag=True, help="Drop and count gold links outside their sentence pair instead of refusing the gold set.")
+@click.option("--measures", callback=comma_list(MEASURES), default=",".join(MEASURES), show_default=True,
+              help="The measures swept and, with --select, searched (comma-separated); fewer give a smaller, faster grid.")
 @click.option("--per-head/--no-per-head", "--heads/--no-heads", "heads", default=True, show_default=True, help="Also score every single head (--heads/--no-heads: the old spelling).")
 @decision_options
 @run_options
@@ -38,8 +42,8 @@ from .base import CONTEXT, InputFile, PathArg, claim_reports, decision_options, 
 @click.option("--reverse-path", type=PathArg, help="With --select: also choose a symmetrized setting for this target-to-source model and --path; writes OUTPUT.symmetrized.preset.json.")
 @click.option("--json", "as_json", is_flag=True, help="Print every row as JSON on stdout (rates in percent: aer_percent, ...) instead of the layer table.")
 @handle_errors
-def sweep(src, tgt, gold, gold_zero_based, reverse_gold, drop_invalid, heads, output, overwrite, curve, select_on_dev, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs, preset_row, force_preset, reverse_path, as_json, **settings) -> None:
-    """AER of every decoder layer (and head) x {weight, norm} x {awo, awi} on a gold set.
+def sweep(src, tgt, gold, gold_zero_based, reverse_gold, drop_invalid, measures, heads, output, overwrite, curve, select_on_dev, dev_src, dev_tgt, dev_gold, dev_gold_one_based, dev_pairs, preset_row, force_preset, reverse_path, as_json, **settings) -> None:
+    """AER of every decoder layer (and head) x measure (--measures) x {awo, awi} on a gold set.
 
     The rows use the decision options given here; the model bundle's own preset (if its aligner.json
     names one) is scored beside them with its own settings, as align applies it with no options.
@@ -81,7 +85,7 @@ def sweep(src, tgt, gold, gold_zero_based, reverse_gold, drop_invalid, heads, ou
         if preset_file is not None:
             # Checked like align's (the preset's model hash too) before the first forward pass.
             bundle_settings = AlignConfig(**with_preset(settings, preset_file, given=(), force=force_preset))
-    result = run_sweep(aligner, iter(test.pairs), test.golds, per_head=heads, preset=bundle_settings)
+    result = run_sweep(aligner, iter(test.pairs), test.golds, per_head=heads, preset=bundle_settings, measures=measures)
     if as_json:
         from ..reports import sweep_record
 
@@ -100,7 +104,7 @@ def sweep(src, tgt, gold, gold_zero_based, reverse_gold, drop_invalid, heads, ou
         report = result.markdown(image)
         if dev is not None:
             reverse = None if reverse_path is None else Aligner(aligner.config.replace(reverse_path=reverse_path).reversed())
-            selection_text, chosen = select_settings(aligner, dev, test, reverse)
+            selection_text, chosen = select_settings(aligner, dev, test, reverse, measures=measures)
             report += "\n## Settings chosen on the dev set\n\n" + selection_text
             for (kind, selection, signature), target in zip(chosen, presets):
                 preset = selection.preset(output.name + ("" if kind == "forward" else "." + kind), dev.description, signature)

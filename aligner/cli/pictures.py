@@ -9,30 +9,13 @@ import click
 
 from ..choices import MEASURES, STEPS
 from ..errors import InputError
-from .base import CONTEXT, InputFile, PathArg, _indices, claim_reports, _inputs, decision_options, handle_errors, input_options, main, model_options, run_options
+from .base import CONTEXT, InputFile, PathArg, _indices, claim_reports, comma_list, _inputs, decision_options, handle_errors, input_options, main, model_options, run_options
 from .presets import apply_preset, preset_options
 
 
 # --- plot, plot-sweep -------------------------------------------------------------------------
 
 
-def _comma_list(choices: Optional[tuple] = None, positive_int: bool = False) -> Callable:
-    """A click callback that reads '1,3' or 'weight,norm' into a tuple, checking each item."""
-
-    def parse(ctx, param, value):
-        if value is None:
-            return None
-        items = tuple(dict.fromkeys(item.strip() for item in value.split(",") if item.strip()))
-        if not items:
-            raise click.BadParameter("give at least one value, comma-separated")
-        for item in items:
-            if positive_int and not (item.isdecimal() and int(item) >= 1):
-                raise click.BadParameter(f"{item!r} is not a positive whole number (1-based)")
-            if choices is not None and item not in choices:
-                raise click.BadParameter(f"{item!r} is not one of {', '.join(choices)}")
-        return tuple(int(item) for item in items) if positive_int else items
-
-    return parse
 
 
 def _plot_outputs(output: Path, lines: tuple[int, ...]) -> list[Path]:
@@ -56,13 +39,13 @@ def _selected_pairs(pairs: Iterator, lines: tuple[int, ...], input_name: str) ->
 @main.command("plot", context_settings=CONTEXT)
 @model_options
 @input_options
-@click.option("--lines", callback=_comma_list(positive_int=True), default="1", show_default=True, help="Input lines to draw, 1-based, e.g. 1,3: one image each.")
+@click.option("--lines", callback=comma_list(positive_int=True), default="1", show_default=True, help="Input lines to draw, 1-based, e.g. 1,3: one image each.")
 @click.option("--gold", type=InputFile, help="Gold links to overlay (i-j sure, ipj possible), line-aligned with the input.")
 @click.option("--gold-zero-based", is_flag=True, help="Gold indices start at 0. [default: 1-based]")
 @click.option("--reverse-gold", is_flag=True, help="Gold lists target-source links; swap them.")
 @click.option("--layer", "--layers", "layers", callback=_indices, help="Decoder layers, 1-based: 2, a range 1-3 or a list 1,3: one panel column each (not averaged, unlike align). [default: the preset's, else the default --layer of align]")
-@click.option("--measure", "--measures", "measures", callback=_comma_list(MEASURES), default="weight,norm", help="Panel rows: any of the measures, comma-separated (weight,norm,alti-xattn,...). [default: the preset's measure, else weight,norm]")
-@click.option("--step", "--steps", "steps", callback=_comma_list(STEPS), default="awi", help="Panel rows: awi, awo or both (awi,awo). [default: the preset's step, else awi]")
+@click.option("--measure", "--measures", "measures", callback=comma_list(MEASURES), default="weight,norm", help="Panel rows: any of the measures, comma-separated (weight,norm,alti-xattn,...). [default: the preset's measure, else weight,norm]")
+@click.option("--step", "--steps", "steps", callback=comma_list(STEPS), default="awi", help="Panel rows: awi, awo or both (awi,awo). [default: the preset's step, else awi]")
 @decision_options
 @run_options
 @preset_options

@@ -82,6 +82,7 @@ def candidate_grid(
 ) -> list[Candidate]:
     """Single layers, adjacent layer pairs and (``heads`` > 0) every single head of every layer,
     x measures x steps x decisions x the two rules (x the two residual rules, for residual measures).
+    ``measures`` narrows the grid: `eval/deen_best.py` searches them all, the test suite only weight and norm.
 
     Single heads matter for models trained with guided alignment (fairseq's transformer_align,
     Marian's --guided-alignment), where one supervised head aligns far better than its layer;
@@ -108,9 +109,9 @@ def candidate_grid(
     ]
 
 
-def _grid(aligner: Aligner) -> list[Candidate]:
+def _grid(aligner: Aligner, measures: Sequence[str]) -> list[Candidate]:
     info = aligner.engine.info
-    return candidate_grid(info.decoder_layers, aligner.config.src_merge, aligner.config.tgt_merge, info.heads)
+    return candidate_grid(info.decoder_layers, aligner.config.src_merge, aligner.config.tgt_merge, info.heads, measures)
 
 
 def _requests(candidates: Sequence[Candidate]) -> list[ScoreRequest]:
@@ -279,7 +280,7 @@ def selection_report(selection: Selection, dev: GoldSet, test: GoldSet, test_cou
 
 
 def select_settings(
-    forward: Aligner, dev: GoldSet, test: GoldSet, reverse: Optional[Aligner] = None, top: int = 10
+    forward: Aligner, dev: GoldSet, test: GoldSet, reverse: Optional[Aligner] = None, top: int = 10, measures: Sequence[str] = MEASURES
 ) -> tuple[str, list[tuple[str, Selection, str]]]:
     """Choose settings on ``dev`` and report them on ``test``, for one model and optionally symmetrized.
 
@@ -290,7 +291,7 @@ def select_settings(
     def shortlist(selection: Selection) -> list[Candidate]:
         return [candidate for candidate, _ in selection.ranking[:top]]
 
-    ahead = select(score_candidates(forward, dev.pairs, dev.golds, _grid(forward)))
+    ahead = select(score_candidates(forward, dev.pairs, dev.golds, _grid(forward, measures)))
     parts = [("forward", ahead, score_candidates(forward, test.pairs, test.golds, shortlist(ahead)), dev, test)]
     def signature(candidate: Candidate) -> Signature:
         return Signature.of(forward.engine.info, candidate.extraction, candidate.rule)
@@ -298,7 +299,7 @@ def select_settings(
     presets = [("forward", ahead, str(signature(ahead.chosen)))]
     if reverse is not None:
         back_dev, back_test = dev.reversed(), test.reversed()
-        back = select(score_candidates(reverse, back_dev.pairs, back_dev.golds, _grid(reverse)))
+        back = select(score_candidates(reverse, back_dev.pairs, back_dev.golds, _grid(reverse, measures)))
         parts.append(("reverse", back, score_candidates(reverse, back_test.pairs, back_test.golds, shortlist(back)), back_dev, back_test))
         layers = min(forward.engine.info.decoder_layers, reverse.engine.info.decoder_layers)
         candidates = symmetrized_candidates(ahead, back, layers)
