@@ -69,3 +69,11 @@ def test_cached_ids_equal_uncached_on_real_text(shared_data):
         words = line.split()
         assert cached.encode(words, vocabulary) == uncached.encode(words, vocabulary)
     assert next(iter(cached._caches.values())).hits > 0
+
+
+def test_word_by_word_segmentation_equals_sentencepieces_list_encoding():
+    # segment() encodes one word per call (a list call starts a thread pool each time); the pieces
+    # must be those of sentencepiece's own list encoding, empty words and odd characters included.
+    segmenter = SentencePieceSegmenter(BUNDLE / "spm.model")
+    words = ["das", "Haus", "", "straßenbahn-haltestelle", "\u00a0", "über", "x" * 40, "3,5", "🙂"]
+    assert segmenter.segment(words) == segmenter.processor.encode(words, out_type=str)
