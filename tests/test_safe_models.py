@@ -56,6 +56,23 @@ def write_json(path: Path, record) -> Path:
 # --- model sanity -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("values,finite", [
+    ([1.0, -2.0, 0.5], True),
+    ([1.0, float("nan"), 0.5], False),
+    ([float("inf"), 1.0], False),
+    ([float("-inf"), float("inf")], False),  # the sum is NaN
+    ([3e38, 3e38, 3e38], True),  # finite, but the float32 sum overflows: the element-wise check decides
+])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
+def test_finite_check_is_exact(values, finite, dtype):
+    from aligner.backends.fairseq.checkpoint import _all_finite
+
+    tensor = torch.tensor(values, dtype=torch.float64).to(dtype)
+    assert _all_finite(tensor) == bool(torch.isfinite(tensor).all())
+    if dtype in (torch.float32, torch.float64):
+        assert _all_finite(tensor) == finite
+
+
 def test_nan_weights_refused_naming_the_first_tensor(bundle):
     def poison(state):
         state["model"]["decoder.layers.1.fc1.weight"][0, 0] = float("nan")

@@ -339,7 +339,7 @@ def build_model(
         if found != wanted:
             raise CheckpointError(f"parameter {key} has shape {list(found)}, the model options need {list(wanted)}", path)
     for key, tensor in state_dict.items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        if tensor.is_floating_point() and not _all_finite(tensor):
             # NaN or infinite weights give empty alignments everywhere, silently.
             raise CheckpointError(f"tensor {key} holds non-finite values (NaN or inf): the checkpoint is broken", path)
     try:
@@ -349,6 +349,12 @@ def build_model(
     # load_state_dict copies into the existing (float32) parameters, so the precision is set after it
     model.to(dtype).eval().requires_grad_(False)
     return model, options, task
+
+
+def _all_finite(tensor: torch.Tensor) -> bool:
+    # A NaN or inf anywhere makes the sum non-finite, so a finite sum proves the tensor finite at a
+    # fifth of the element-wise check's cost (fp16 on CPU); only a sum that overflows needs that check.
+    return bool(torch.isfinite(tensor.sum(dtype=torch.float32))) or bool(torch.isfinite(tensor).all())
 
 
 def _our_key(key: str) -> str:
