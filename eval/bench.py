@@ -9,7 +9,8 @@ ratios measured in one run mean something; absolute pairs/s are context.
     python eval/bench.py --quick                         # 200 pairs, no scaling runs: checks that it all works
 
 Configurations:
-  (a) aligner, batched, at the default layer and at the last layer (norm, AWI, argmax);
+  (a) aligner, batched, with the bundle's own setting (its preset, as `aligner align` with no option)
+      and with the last layer instead;
   (b) the paper's way: one sentence per forward pass, every decoder layer, the vocabulary
       projection, and the heads x target x source x dim weighted vectors materialized per layer;
   (c) real fairseq (fairseq-fixed): teacher-forced forward passes with the vocabulary projection
@@ -20,7 +21,7 @@ Configurations:
       aligner on the same pairs; the padding share of the batches;
   (e) whole processes, imports and loading included: ``aligner align`` (float32, bfloat16) and
       ``fairseq-generate --score-reference`` (``bench_fairseq.py``; if fairseq is installed).
-Then (a) at the default layer through the CLI at 1k, 10k and 100k pairs (the corpus repeated),
+Then (a) with the default setting through the CLI at 1k, 10k and 100k pairs (the corpus repeated),
 for time and peak RSS scaling.
 """
 
@@ -41,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the bench_* helpers beside this file
 
 from bench_fairseq import child_fairseq_generate, fairseq_available  # noqa: E402
-from bench_floor import child_floor, floor_lines  # noqa: E402
+from bench_floor import child_floor, floor_lines, matmul_rate  # noqa: E402
 from newstest import write_newstest  # noqa: E402
 
 
@@ -54,17 +55,24 @@ def load_pairs(src: str, tgt: str, count: int):
     return list(itertools.islice(itertools.cycle(list(read_parallel(src, tgt))), count))
 
 
-def child_aligner(args, layer_choice: str, dtype: str = "float32") -> dict:
-    from aligner.config import AlignConfig
+def default_aligner(args, dtype: str = "float32", **overrides):
+    """The aligner ``aligner align --path MODEL`` runs with no setting option: the bundle's own preset."""
     from aligner.pipeline import Aligner
 
-    probe = Aligner(AlignConfig(path=args.model, device="cpu"))
-    layers = (probe.engine.info.decoder_layers,) if layer_choice == "last" else ()
-    aligner = Aligner(AlignConfig(path=args.model, device="cpu", layers=layers, max_tokens=args.max_tokens, batch_size=1000, dtype=dtype))
+    return Aligner.from_pretrained(args.model, device="cpu", max_tokens=args.max_tokens, batch_size=1000, dtype=dtype, **overrides)
+
+
+def child_aligner(args, layer_choice: str, dtype: str = "float32") -> dict:
+    overrides = {}
+    if layer_choice == "last":
+        overrides = {"layers": (default_aligner(args).engine.info.decoder_layers,), "heads": ()}
+    aligner = default_aligner(args, dtype, **overrides)
     pairs = load_pairs(args.src, args.tgt, args.pairs)
     started = time.perf_counter()
     links = sum(len(result.links) for result in aligner.align(pairs))
-    return {"seconds": time.perf_counter() - started, "pairs": len(pairs), "links": links, "layer": aligner.config.layers[0]}
+    config = aligner.config
+    return {"seconds": time.perf_counter() - started, "pairs": len(pairs), "links": links, "layer": config.layers[0],
+            "measure": config.measure, "step": config.step}
 
 
 def child_paper(args) -> dict:
@@ -165,17 +173,15 @@ def child_cli(args, dtype: str = "float32", base: int | None = None) -> dict:
 
 
 def child_precision(args) -> dict:
-    """AER on the RWTH gold at the default layer in float32 and in bfloat16, and how many links agree."""
-    from aligner.config import AlignConfig
+    """AER on the RWTH gold with the default setting in float32 and in bfloat16, and how many links agree."""
     from aligner.evaluation.metrics import AlignmentCounts, count_links, scores_from_counts
-    from aligner.pipeline import Aligner
     from aligner.evaluation.select import load_gold_set
 
     gold = Path(args.gold_dir)
     test = load_gold_set(str(gold / "deen.lc.src"), str(gold / "deen.lc.tgt"), str(gold / "deen.talp"))
     links = {}
     for dtype in ("float32", "bfloat16"):
-        aligner = Aligner(AlignConfig(path=args.model, device="cpu", dtype=dtype, max_tokens=args.max_tokens, batch_size=1000))
+        aligner = default_aligner(args, dtype)
         links[dtype] = [{(l.src, l.tgt) for l in result.links} for result in aligner.align(test.pairs)]
     result = {"pairs": len(test.pairs)}
     for dtype, found in links.items():
@@ -256,29 +262,37 @@ def header(args, title: str) -> list[str]:
 
 
 def ratio_report(args, results: dict) -> str:
-    a, last, bf16, paper, fairseq = (results[name] for name in ("aligner-default", "aligner-last", "aligner-bf16", "paper", "fairseq"))
+    a, last, paper, fairseq = (results[name] for name in ("aligner-default", "aligner-last", "paper", "fairseq"))
+    bf16 = results.get("aligner-bf16")
     rate = lambda r: r["pairs"] / r["seconds"]
+    bf16_row = [] if bf16 is None else [
+        f"| (a) aligner, default setting (layer {bf16['layer']}), `--dtype bfloat16` | {bf16['seconds']:.1f} | {rate(bf16):.1f} | {bf16['peak_rss_mib']:.0f} |"]
+    bf16_ratios = [] if bf16 is None else [
+        f"- time(b) / time(a, default setting, bfloat16) = **{paper['seconds'] / bf16['seconds']:.1f}** (different precisions: "
+        "(b) and (c) run in float32)",
+        f"- time(a, float32) / time(a, bfloat16) = **{a['seconds'] / bf16['seconds']:.2f}**",
+    ]
     lines = header(args, "Throughput: aligner vs the paper's way vs fairseq's forward pass") + [
-        f"{args.pairs} pairs per configuration.",
+        f"{args.pairs} pairs per configuration. (a) runs the bundle's own setting, as `aligner align` with no option does "
+        f"(layer {a['layer']}, measure {a['measure']}, step {a['step']}); the last-layer row overrides only the layers (all heads).",
         "",
+        *skipped_bf16_lines(results.get("bf16-skipped")),
         "| configuration | seconds | pairs/s | peak RSS (MiB) |",
         "|---|---|---|---|",
-        f"| (a) aligner, default layer {a['layer']} | {a['seconds']:.1f} | {rate(a):.1f} | {a['peak_rss_mib']:.0f} |",
+        f"| (a) aligner, default setting (layer {a['layer']}) | {a['seconds']:.1f} | {rate(a):.1f} | {a['peak_rss_mib']:.0f} |",
         f"| (a) aligner, last layer {last['layer']} | {last['seconds']:.1f} | {rate(last):.1f} | {last['peak_rss_mib']:.0f} |",
-        f"| (a) aligner, default layer {bf16['layer']}, `--dtype bfloat16` | {bf16['seconds']:.1f} | {rate(bf16):.1f} | {bf16['peak_rss_mib']:.0f} |",
+        *bf16_row,
         f"| (b) paper's way (1 sentence/pass, all layers, vocab projection, H x T x S x d vectors) | {paper['seconds']:.1f} | {rate(paper):.1f} | {paper['peak_rss_mib']:.0f} |",
         f"| (c) fairseq forward + vocab projection + log-probs, same batches | {fairseq['seconds']:.1f} | {rate(fairseq):.1f} | {fairseq['peak_rss_mib']:.0f} |",
         "",
         "Ratios (the result; measured side by side in this run):",
         "",
-        f"- time(b) / time(a, default layer) = **{paper['seconds'] / a['seconds']:.1f}**",
-        f"- time(c) / time(a, default layer) = **{fairseq['seconds'] / a['seconds']:.2f}**",
+        f"- time(b) / time(a, default setting) = **{paper['seconds'] / a['seconds']:.1f}**",
+        f"- time(c) / time(a, default setting) = **{fairseq['seconds'] / a['seconds']:.2f}**",
         f"- time(c) / time(a, last layer) = **{fairseq['seconds'] / last['seconds']:.2f}**",
-        f"- time(b) / time(a, default layer, bfloat16) = **{paper['seconds'] / bf16['seconds']:.1f}** (different precisions: "
-        "(b) and (c) run in float32)",
-        f"- time(a, float32) / time(a, bfloat16) = **{a['seconds'] / bf16['seconds']:.2f}**",
+        *bf16_ratios,
         "",
-        *precision_lines(results.get("precision")),
+        *([] if bf16 is None else precision_lines(results.get("precision"))),
         "## The floor (in-process)",
         "",
         *floor_lines({name: results[name] for name in ("floor-float32", "floor-bfloat16") if name in results}),
@@ -287,11 +301,20 @@ def ratio_report(args, results: dict) -> str:
     return "\n".join(lines)
 
 
+def skipped_bf16_lines(skipped: dict | None) -> list[str]:
+    if skipped is None:
+        return []
+    rates = skipped["mm_gflops"]
+    return [f"**bfloat16 not run**: this CPU has no bfloat16 matrix hardware (AVX512-BF16 or AMX), so oneDNN emulates it: a "
+            f"`torch.mm` runs at {rates['bfloat16']:.1f} GFLOP/s in bfloat16 against {rates['float32']:.1f} in float32 here. "
+            "`--bf16 yes` runs the bfloat16 rows anyway.", ""]
+
+
 def process_lines(results: dict) -> list[str]:
     """Whole processes: imports, model loading, reading and writing included."""
     rows = [(name, label) for name, label in (
-        ("process-aligner", "`aligner align`, default layer, float32"),
-        ("process-aligner-bf16", "`aligner align`, default layer, `--dtype bfloat16`"),
+        ("process-aligner", "`aligner align`, default setting, float32"),
+        ("process-aligner-bf16", "`aligner align`, default setting, `--dtype bfloat16`"),
         ("process-fairseq-generate", "`fairseq-generate --score-reference` (fairseq's own code, float32)"),
     ) if name in results]
     if not rows:
@@ -346,6 +369,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="ratio report (Markdown)")
     parser.add_argument("--scaling-out", type=Path, help="scaling report (Markdown)")
     parser.add_argument("--skip-ratios", action="store_true", help="only the scaling runs")
+    parser.add_argument("--bf16", choices=("auto", "yes", "no"), default="auto",
+                        help="the bfloat16 configurations: auto runs them only where the CPU has bf16 matrix hardware (AVX512-BF16, AMX)")
     parser.add_argument("--child", choices=CHILDREN)
     args = parser.parse_args()
     if args.child:
@@ -364,15 +389,25 @@ def main() -> None:
         run_all(args)
 
 
+def bf16_hardware() -> bool:
+    """Whether oneDNN has bfloat16 matrix instructions here (AVX512-BF16 or AMX); elsewhere it emulates them."""
+    import torch
+
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def run_all(args) -> None:
     reports = []
     if not args.skip_ratios:
-        names = ["aligner-default", "aligner-last", "aligner-bf16", "paper", "fairseq", "floor-float32", "floor-bfloat16",
-                 "process-aligner", "process-aligner-bf16"]
+        bf16 = args.bf16 == "yes" or (args.bf16 == "auto" and bf16_hardware())
+        names = ["aligner-default", "aligner-last", *(["aligner-bf16"] if bf16 else []), "paper", "fairseq", "floor-float32",
+                 *(["floor-bfloat16"] if bf16 else []), "process-aligner", *(["process-aligner-bf16"] if bf16 else [])]
         if fairseq_available():
             names.append("process-fairseq-generate")
         results = {name: run_child(name, args, args.pairs) for name in names}
-        if (args.gold_dir / "deen.talp").is_file() and not args.quick:  # --quick: no AER check
+        if not bf16:
+            results["bf16-skipped"] = {"mm_gflops": {dtype: matmul_rate(dtype) / 1e9 for dtype in ("float32", "bfloat16")}}
+        if bf16 and (args.gold_dir / "deen.talp").is_file() and not args.quick:  # --quick: no AER check
             results["precision"] = run_child("precision", args, args.pairs)
         reports.append((ratio_report(args, results), args.out))
     scaling = {int(n): run_child("cli", args, int(n)) for n in args.scaling.split(",") if n}

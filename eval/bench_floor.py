@@ -77,15 +77,12 @@ def padding_share(batches: Sequence[Sequence]) -> tuple[float, float]:
 
 
 def child_floor(args, dtype: str) -> dict:
-    """The floor, the bare forward and the in-process aligner time, for the default layer, in one process."""
+    """The floor, the bare forward and the in-process aligner time, for the default setting, in one process."""
     import torch
 
-    from aligner.config import AlignConfig
-    from aligner.pipeline import Aligner
+    from bench import default_aligner, load_pairs  # type: ignore[import-not-found]
 
-    from bench import load_pairs  # type: ignore[import-not-found]
-
-    aligner = Aligner(AlignConfig(path=args.model, device="cpu", max_tokens=args.max_tokens, batch_size=1000, dtype=dtype))
+    aligner = default_aligner(args, dtype)
     engine, config = aligner.engine, aligner.config
     pairs = load_pairs(args.src, args.tgt, args.pairs)
     # First, as a user's run does it: cold word cache, the first batches pay oneDNN's set-up.
@@ -144,6 +141,7 @@ def floor_lines(results: dict) -> list[str]:
         by = {r["dtype"]: r for r in results.values()}
         lines += ["", f"In-process time(float32) / time(bfloat16) = **{by['float32']['seconds'] / by['bfloat16']['seconds']:.2f}** "
                   f"(bare forward: {by['float32']['bare_seconds'] / by['bfloat16']['bare_seconds']:.2f})."]
-    lines += ["", "Where bfloat16 has no hardware support (no AVX512-BF16/AMX) its `torch.mm` rate is emulated and "
-              "no floor: the bfloat16 floor columns mean something only on CPUs that have it."]
+    if "bfloat16" in {r["dtype"] for r in results.values()}:
+        lines += ["", "Where bfloat16 has no hardware support (no AVX512-BF16/AMX) its `torch.mm` rate is emulated and "
+                  "no floor: the bfloat16 floor columns mean something only on CPUs that have it."]
     return lines + [""]
