@@ -337,7 +337,7 @@ def process_lines(results: dict) -> list[str]:
 
 def scaling_report(args, scaling: dict) -> str:
     lines = header(args, "Scaling of `aligner align` with corpus size") + [
-        f"`aligner align` through the CLI, streaming to a file, default layer, default --chunk-size 10000; the first "
+        f"`aligner align` through the CLI, streaming to a file, the bundle's own setting, default --chunk-size 10000; the first "
         f"{args.scaling_base} pairs repeated, so every size has the same sentence lengths; seconds include model loading.",
         "",
         "| pairs | seconds | pairs/s | peak RSS (MiB) |",
