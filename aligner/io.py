@@ -97,12 +97,6 @@ def read_lines(path: str, offset: int = 0, first_number: int = 1) -> Iterator[st
             stream.close()
 
 
-def check_output(path: Optional[str], overwrite: bool) -> None:
-    """Refuse to replace an existing output file unless ``overwrite``."""
-    if path not in (None, STDIN) and os.path.exists(path) and not overwrite:
-        raise InputError("output exists; refusing to overwrite it (use --overwrite)", path)
-
-
 def is_regular_file(path: str) -> bool:
     if path == STDIN:
         return False

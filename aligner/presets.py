@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Collection, Mapping, Optional, Union
 
+from .config import PRESET_FIELDS
 from .errors import ConfigError, InputError
 from .io import file_sha256
 
@@ -117,8 +118,9 @@ def with_preset(settings: Mapping[str, Any], preset: Path, given: Collection[str
     """``settings`` with the preset's values for every field not in ``given``, and ``preset`` naming it.
 
     ``given`` are the settings chosen explicitly (command-line options, keyword arguments); the
-    others in ``settings`` are defaults, which the preset replaces. The preset must have been
-    chosen for the model at ``settings["path"]`` unless ``force``.
+    others in ``settings`` are defaults, which the preset replaces. The name (``NAME+FIELD...``)
+    lists the alignment settings in ``given``. The preset must have been chosen for the model at
+    ``settings["path"]`` unless ``force``.
     """
     from .evaluation.select import read_preset
 
@@ -134,6 +136,9 @@ def with_preset(settings: Mapping[str, Any], preset: Path, given: Collection[str
             overridden.append(key)
         else:
             chosen[key] = value
+    # Alignment settings given beside the preset are named too where the preset has no value for
+    # them: the name then tells, for every field, whether the preset or the user chose it.
+    overridden += [key for key in PRESET_FIELDS if key in given and key not in recorded]
     chosen["preset"] = "+".join([name, *overridden])
     return chosen
 

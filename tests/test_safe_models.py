@@ -197,6 +197,14 @@ def test_preset_without_a_model_hash_whose_indices_do_not_fit_is_named(tmp_path,
     assert align("--preset", path, option, "1").exit_code == 0
 
 
+def test_an_index_the_preset_does_not_set_is_the_users_own(tmp_path):
+    path = preset(tmp_path, layers=[1])  # no heads: --head is the user's alone
+    own = align("--preset", path, "--head", "9")
+    assert own.exit_code != 0 and "head 9 does not exist" in own.stderr and "preset p" not in own.stderr
+    given = CliRunner().invoke(main, ["align", "--device", "cpu", "--preset", str(path), "--head", "2"], input=PAIR)
+    assert given.exit_code == 0 and "|preset:p+heads|" in given.stderr
+
+
 def test_old_preset_names_its_model_in_the_signature_and_is_checked(tmp_path):
     record = {"name": "p", "settings": {"layers": [1]}, "model_signature": "model:other@deadbeef|layer:1/3"}
     path = write_json(tmp_path / "p.json", record)

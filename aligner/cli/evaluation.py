@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from ..choices import MEASURES
-
 from ..errors import InputError
 from ..files import write_atomically
 from .base import CONTEXT, InputFile, PathArg, claim_reports, comma_list, decision_options, handle_errors, main, model_options, run_options

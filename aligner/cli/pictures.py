@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Iterator
 
 import click
 
@@ -14,8 +14,6 @@ from .presets import apply_preset, preset_options
 
 
 # --- plot, plot-sweep -------------------------------------------------------------------------
-
-
 
 
 def _plot_outputs(output: Path, lines: tuple[int, ...]) -> list[Path]:
