@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import IO, Callable, Iterable, Optional, Sequence
 
 from .errors import InputError
+from .io import STDIN
 
-STDIN = "-"
 LOCK_SUFFIX = ".lock"
 
 
