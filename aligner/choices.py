@@ -12,7 +12,10 @@ RESIDUAL_MEASURES = MEASURES[2:]
 PER_HEAD_MEASURES = ("weight", "norm")  # the residual and the LayerNorm belong to the layer, not a head
 STEPS = ("awi", "awo")
 MERGES = ("sum", "mean", "max")
-DECISIONS = ("argmax", "argmax-source", "argmax-both", "threshold")
+# Decisions that grow the agreement of one matrix's two argmax directions (``argmax-both``) as
+# word aligners grow the agreement of two models; each names the symmetrization it applies.
+GROWN_DECISIONS = {"argmax-grow-diag": "grow-diag", "argmax-grow-diag-final-and": "grow-diag-final-and"}
+DECISIONS = ("argmax", "argmax-source", "argmax-both", *GROWN_DECISIONS, "threshold")
 NORMALIZATIONS = ("rows", "columns")
 SYMMETRIZATIONS = ("intersect", "union", "grow-diag", "grow-diag-final", "grow-diag-final-and")
 DEVICES = ("cpu", "cuda", "auto")

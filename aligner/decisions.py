@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .choices import DECISIONS, NORMALIZATIONS, SYMMETRIZATIONS, check_choice
+from .choices import DECISIONS, GROWN_DECISIONS, NORMALIZATIONS, SYMMETRIZATIONS, check_choice
 from .errors import ConfigError
 from .io import ScoredLink
+from .symmetrize import symmetrize_scored
 
 
 def candidate_shares(scores: np.ndarray, eos_null: bool = True) -> np.ndarray:
@@ -74,6 +75,19 @@ def agreement_links(scores: np.ndarray, eos_null: bool = True) -> list[ScoredLin
     return [link for link in argmax_links(scores, eos_null) if (link.src, link.tgt) in by_source]
 
 
+def grown_links(scores: np.ndarray, method: str, eos_null: bool = True) -> list[ScoredLink]:
+    """The row argmax and the column argmax of one matrix symmetrized by ``method`` (grow-diag, ...).
+
+    The row argmax plays the forward model (it goes first in the final steps), the column
+    argmax the reverse one.
+
+    Agreement alone (``argmax-both``) is precise but misses many links; growing it into the
+    union by the neighbour heuristics recovers links either direction found next to agreed
+    ones. A link keeps its row share, its column share, or their mean when both found it.
+    """
+    return symmetrize_scored(argmax_links(scores, eos_null), source_argmax_links(scores), method)
+
+
 def threshold_links(scores: np.ndarray, threshold: float, eos_null: bool = True, normalize: str = "rows") -> list[ScoredLink]:
     """Every (source word, target word) whose share of its row (or column) is at least ``threshold``."""
     shares = candidate_shares(scores, eos_null)[:, :-1] if normalize == "rows" else column_shares(scores)
@@ -104,6 +118,8 @@ def decide(scores: np.ndarray, decision: str, threshold: float, eos_null: bool, 
         return source_argmax_links(scores)
     if decision == "argmax-both":
         return agreement_links(scores, eos_null)
+    if decision in GROWN_DECISIONS:
+        return grown_links(scores, GROWN_DECISIONS[decision], eos_null)
     if decision == "threshold":
         return threshold_links(scores, threshold, eos_null, normalize)
     raise ValueError(f"unknown decision {decision!r}; choose from {', '.join(DECISIONS)}")

@@ -127,17 +127,22 @@ def invert(links: Iterable[Link]) -> set[Link]:
     return {(tgt, src) for src, tgt in links}
 
 
+def symmetrize_scored(forward: Sequence[ScoredLink], backward: Sequence[ScoredLink], method: str) -> list[ScoredLink]:
+    """Scored links of two directions, both already in ``(src, tgt)`` order, combined by ``method``.
+
+    A link found in both directions scores the mean of its two scores; links come sorted.
+    """
+    scores: dict[Link, list[float]] = {}
+    for link in (*forward, *backward):
+        scores.setdefault((link.src, link.tgt), []).append(link.score)  # type: ignore[arg-type]
+    chosen = symmetrize([(link.src, link.tgt) for link in forward], [(link.src, link.tgt) for link in backward], method)
+    return [ScoredLink(i, j, float(np.mean(scores[(i, j)]))) for i, j in sorted(chosen)]
+
+
 def symmetrize_directions(forward: Sequence[ScoredLink], reverse: Sequence[ScoredLink], method: str) -> list[ScoredLink]:
     """The one path from a forward and a reverse model's links to symmetrized links.
 
     ``reverse`` are the reverse (target-to-source) model's links on the swapped pair, so its
     ``src`` indexes our target; they are transposed to source-target order before combining.
-    A link found in both directions scores the mean of its two scores; links come sorted.
     """
-    scores: dict[Link, list[float]] = {}
-    for link in forward:
-        scores.setdefault((link.src, link.tgt), []).append(link.score)  # type: ignore[arg-type]
-    for link in reverse:
-        scores.setdefault((link.tgt, link.src), []).append(link.score)  # type: ignore[arg-type]
-    chosen = symmetrize([(link.src, link.tgt) for link in forward], [(link.tgt, link.src) for link in reverse], method)
-    return [ScoredLink(i, j, float(np.mean(scores[(i, j)]))) for i, j in sorted(chosen)]
+    return symmetrize_scored(forward, [ScoredLink(link.tgt, link.src, link.score) for link in reverse], method)

@@ -81,7 +81,7 @@ def test_candidate_shares_zero_row():
 
 # --- source-side, agreement, column thresholds, final punctuation -------------------------
 
-from aligner.decisions import agreement_links, is_punctuation, link_final_punctuation, source_argmax_links  # noqa: E402
+from aligner.decisions import agreement_links, decide, grown_links, is_punctuation, link_final_punctuation, source_argmax_links  # noqa: E402
 
 
 def test_source_argmax_one_link_per_source_word_with_column_share():
@@ -96,6 +96,36 @@ def test_agreement_keeps_links_best_both_ways():
     # rows: tgt0 -> src0, tgt1 -> src0 (0.5 > 0.4); columns: src0 -> tgt0 (0.6 > 0.5), src1 -> tgt1
     scores = np.array([[0.6, 0.2, 0.2], [0.5, 0.4, 0.1]])
     assert links(agreement_links(scores)) == [(0, 0)]
+
+
+def test_grow_diag_grows_the_agreement_into_neighbouring_links_of_either_direction():
+    # rows: tgt0 -> src0, tgt1 -> src0; columns: src0 -> tgt1 (0.7 > 0.6), src1 -> tgt0 (0.3 > 0.2).
+    # Agreement is (0, 1) alone; (0, 0) touches it vertically and (1, 0) diagonally, each with a
+    # word still unaligned, so both grow in.
+    scores = np.array([[0.6, 0.3, 0.1], [0.7, 0.2, 0.1]])
+    assert links(agreement_links(scores)) == [(0, 1)]
+    for decision in ("argmax-grow-diag", "argmax-grow-diag-final-and"):
+        assert links(decide(scores, decision, 0.5, True)) == [(0, 0), (0, 1), (1, 0)]
+    found = {(link.src, link.tgt): link.score for link in grown_links(scores, "grow-diag")}
+    # (0, 1) is found both ways: the mean of its row share 0.7 and its column share 0.7 / 1.3
+    assert found[(0, 1)] == pytest.approx((0.7 + 0.7 / 1.3) / 2)
+    assert found[(0, 0)] == pytest.approx(0.6) and found[(1, 0)] == pytest.approx(0.3 / 0.5)
+
+
+def test_grow_diag_leaves_lone_links_and_final_and_takes_them_when_both_words_are_free():
+    # rows: tgt0 -> src0, tgt1 -> src1, tgt2 and tgt3 -> </s> (no link); columns: src0 -> tgt0,
+    # src1 -> tgt1, src2 -> tgt3, src3 -> tgt2. (2, 3) and (3, 2) touch no agreed link: grow-diag
+    # leaves them, the final-and step adds each (both of its words are unaligned).
+    scores = np.array(
+        [
+            [0.9, 0.0, 0.0, 0.0, 0.1],
+            [0.0, 0.9, 0.0, 0.0, 0.1],
+            [0.0, 0.0, 0.0, 0.2, 0.8],
+            [0.0, 0.0, 0.05, 0.1, 0.85],
+        ]
+    )
+    assert links(decide(scores, "argmax-grow-diag", 0.5, True)) == [(0, 0), (1, 1)]
+    assert links(decide(scores, "argmax-grow-diag-final-and", 0.5, True)) == [(0, 0), (1, 1), (2, 3), (3, 2)]
 
 
 def test_threshold_on_column_shares():

@@ -34,7 +34,7 @@ def test_grid_covers_layers_pairs_measures_steps_decisions():
     grid = candidate_grid(3)
     assert {c.extraction.layers for c in grid} == {(1,), (2,), (3,), (1, 2), (2, 3)}
     assert {c.extraction.heads for c in grid} == {()}
-    assert {c.rule.decision for c in grid} == {"argmax", "argmax-both", "argmax-source", "threshold"}
+    assert {c.rule.decision for c in grid} == {"argmax", "argmax-both", "argmax-source", "argmax-grow-diag", "argmax-grow-diag-final-and", "threshold"}
     assert len(grid) == len(set(grid))
     assert {c.extraction.measure for c in grid} == {"weight", "norm", "alti-xattn", "attn-res-norm", "attn-res-ln-norm", "value-zeroing"}
     assert {(c.extraction.measure, c.rule.residual_null) for c in grid if c.rule.residual_null} == {

@@ -198,7 +198,7 @@ decision_options = options(
     click.option("--src-merge", type=click.Choice(MERGES), default="sum", show_default=True, help="How a source word's pieces combine."),
     click.option("--tgt-merge", type=click.Choice(MERGES), default="mean", show_default=True, help="How a target word's pieces combine."),
     click.option("--decision", type=click.Choice(DECISIONS), default="argmax", show_default=True,
-                 help="Best source word per target word (argmax), best target word per source word (argmax-source), links best both ways (argmax-both), or every link above --threshold."),
+                 help="Best source word per target word (argmax), best target word per source word (argmax-source), links best both ways (argmax-both), that agreement grown by grow-diag (argmax-grow-diag, argmax-grow-diag-final-and), or every link above --threshold."),
     click.option("--normalize", type=click.Choice(NORMALIZATIONS), default="rows", show_default=True, help="--threshold applies to shares of a target word's row or of a source word's column."),
     click.option("--final-punct/--no-final-punct", default=False, show_default=True, help="When both sentences end in punctuation, link those two tokens to each other only."),
     click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Least share of the row's score for a link (with --decision threshold)."),

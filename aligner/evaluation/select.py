@@ -15,7 +15,7 @@ from typing import Iterable, Mapping, Optional, Sequence
 import numpy as np
 
 from .. import __version__
-from ..choices import MEASURES, PER_HEAD_MEASURES, RESIDUAL_MEASURES
+from ..choices import DECISIONS, MEASURES, PER_HEAD_MEASURES, RESIDUAL_MEASURES
 from ..config import FIELD_PARTS, PRESET_FIELDS
 from ..errors import InputError
 from ..decisions import DecisionRule
@@ -91,7 +91,7 @@ def candidate_grid(
     layer_sets: list[tuple[tuple[int, ...], tuple[int, ...]]] = [((layer,), ()) for layer in range(1, decoder_layers + 1)]
     layer_sets += [((layer, layer + 1), ()) for layer in range(1, decoder_layers)]
     layer_sets += [((layer,), (head,)) for layer in range(1, decoder_layers + 1) for head in range(1, heads + 1)]
-    decisions = [("argmax", 0.5, "rows"), ("argmax-both", 0.5, "rows"), ("argmax-source", 0.5, "rows")]
+    decisions = [(decision, 0.5, "rows") for decision in DECISIONS if decision != "threshold"]
     decisions += [("threshold", threshold, "rows") for threshold in THRESHOLDS]
     return [
         Candidate(
