@@ -284,3 +284,64 @@ def test_export_bundle_refuses_a_preset_of_another_checkpoint(tmp_path, monkeypa
                       "--spm", str(TOY / "spm.model"), "--preset", str(preset))
     assert "chosen on model:checkpoint_3_2500@1ec81af3, not on" in str(refused.value.code)
     assert not (tmp_path / "out").exists()
+
+
+# --- eval/restamp_preset.py --preset: a newly chosen preset into a bundle, weights untouched ---
+
+
+def restamp_preset(monkeypatch, *args: str) -> None:
+    monkeypatch.setattr(sys, "argv", ["restamp_preset.py", *args])
+    runpy.run_path(str(ROOT / "eval" / "restamp_preset.py"), run_name="__main__")
+
+
+@pytest.fixture
+def exported_with_preset(tmp_path, monkeypatch):
+    """TOY exported from its model.pt (standing in for the float32 checkpoint) with a first preset."""
+    preset = tmp_path / "first.preset.json"
+    preset.write_text(json.dumps(toy_preset(str(Aligner(AlignConfig(path=TOY, device="cpu")).signature))))
+    out = tmp_path / "toy-x"
+    export_bundle(monkeypatch, str(TOY / "model.pt"), str(out), "--data-dir", str(TOY), "--name", "toy-x",
+                  "--spm", str(TOY / "spm.model"), "--preset", str(preset))
+    return out
+
+
+def chosen_again(tmp_path, signature: str) -> Path:
+    preset = toy_preset(signature)
+    preset["settings"] = {**preset["settings"], "decision": "argmax-grow-diag", "final_punct": True}
+    path = tmp_path / "again.preset.json"
+    path.write_text(json.dumps(preset))
+    return path
+
+
+def test_restamp_installs_a_preset_chosen_again_on_the_source_checkpoint(tmp_path, monkeypatch, exported_with_preset):
+    weights = (exported_with_preset / "model.pt").read_bytes()
+    first = json.loads((exported_with_preset / "dev-preset.json").read_text(encoding="utf-8"))
+    again = chosen_again(tmp_path, str(Aligner(AlignConfig(path=TOY, device="cpu")).signature))
+    restamp_preset(monkeypatch, str(exported_with_preset), "--preset", str(again), "--checkpoint", str(TOY / "model.pt"))
+    installed = json.loads((exported_with_preset / "dev-preset.json").read_text(encoding="utf-8"))
+    assert installed["settings"]["decision"] == "argmax-grow-diag" and installed["name"] == "toy-x-dev"
+    assert installed["model_sha256"] == first["model_sha256"] and installed["source_checkpoint"] == first["source_checkpoint"]
+    assert (exported_with_preset / "model.pt").read_bytes() == weights
+    result = run("align", "--path", str(exported_with_preset), "--device", "cpu", input="das haus . ||| the house .\n")
+    assert result.exit_code == 0, result.output
+    assert "|decision:argmax-grow-diag|" in result.stderr and "|preset:toy-x-dev|" in result.stderr
+
+
+def test_restamp_installs_a_preset_chosen_on_the_bundle_itself(tmp_path, monkeypatch, exported_with_preset):
+    again = chosen_again(tmp_path, str(Aligner(AlignConfig(path=exported_with_preset, device="cpu")).signature))
+    restamp_preset(monkeypatch, str(exported_with_preset), "--preset", str(again))
+    installed = json.loads((exported_with_preset / "dev-preset.json").read_text(encoding="utf-8"))
+    assert installed["settings"]["decision"] == "argmax-grow-diag"
+    assert installed["chosen_on"].endswith("on this bundle's own weights")
+
+
+def test_restamp_refuses_a_preset_chosen_on_other_weights(tmp_path, monkeypatch, exported_with_preset):
+    before = (exported_with_preset / "dev-preset.json").read_bytes()
+    again = chosen_again(tmp_path, "model:checkpoint_3_2500@1ec81af3|layer:2/3")
+    with pytest.raises(SystemExit) as refused:
+        restamp_preset(monkeypatch, str(exported_with_preset), "--preset", str(again), "--checkpoint", str(TOY / "model.pt"))
+    assert "chosen on model:checkpoint_3_2500@1ec81af3, not on" in str(refused.value.code)
+    with pytest.raises(SystemExit) as refused:
+        restamp_preset(monkeypatch, str(exported_with_preset), "--preset", str(again))
+    assert "not on" in str(refused.value.code)
+    assert (exported_with_preset / "dev-preset.json").read_bytes() == before
