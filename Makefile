@@ -77,10 +77,13 @@ paper-slice: $(STAMP)
 	bash eval/recipe/paper_slice.sh
 
 # Each model's best setting (plain, guided; + symmetrized with REVERSE=) vs eflomal, chosen on deen_bicici100 (eval/results/deen-best.md).
+# JOBS=2 selects both models at once (one process and one thread each).
+PLAIN_CKPT ?= data/models/deen-small
 GUIDED_CKPT ?= $(STATE)/ckpt_de_en_guided/checkpoint_last.pt
 REVERSE ?=
+JOBS ?= 1
 deen-best: $(STAMP)
-	$(PY) eval/deen_best.py --forward plain=data/models/deen-small --forward guided=$(GUIDED_CKPT) \
+	$(PY) eval/deen_best.py --forward plain=$(PLAIN_CKPT) --forward guided=$(GUIDED_CKPT) --jobs $(JOBS) \
 		$(if $(REVERSE),--reverse $(REVERSE)) --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model
 
 # Every measure (weight, norm, ALTI+, AttnRes(Ln)-N, value zeroing) per layer on the RWTH gold for the shipped

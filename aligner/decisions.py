@@ -44,12 +44,8 @@ def argmax_links(scores: np.ndarray, eos_null: bool = True) -> list[ScoredLink]:
     shares = candidate_shares(scores, eos_null)
     candidates = ~np.isnan(shares)
     best = np.where(candidates, scores, -np.inf).argmax(axis=1)
-    eos = scores.shape[1] - 1
-    return [
-        ScoredLink(int(src), tgt, float(shares[tgt, src]))
-        for tgt, src in enumerate(best)
-        if candidates[tgt].any() and src != eos
-    ]
+    rows = np.flatnonzero(candidates.any(axis=1) & (best != scores.shape[1] - 1))
+    return [ScoredLink(src, tgt, share) for tgt, src, share in zip(rows.tolist(), best[rows].tolist(), shares[rows, best[rows]].tolist())]
 
 
 def column_shares(scores: np.ndarray) -> np.ndarray:
@@ -66,7 +62,8 @@ def source_argmax_links(scores: np.ndarray) -> list[ScoredLink]:
     shares = column_shares(scores)
     candidates = ~np.isnan(shares)
     best = np.where(candidates, scores[:, :-1], -np.inf).argmax(axis=0)
-    return [ScoredLink(src, int(tgt), float(shares[tgt, src])) for src, tgt in enumerate(best) if candidates[:, src].any()]
+    columns = np.flatnonzero(candidates.any(axis=0))
+    return [ScoredLink(src, tgt, share) for src, tgt, share in zip(columns.tolist(), best[columns].tolist(), shares[best[columns], columns].tolist())]
 
 
 def agreement_links(scores: np.ndarray, eos_null: bool = True) -> list[ScoredLink]:
@@ -170,11 +167,18 @@ class DecisionRule:
         the source words (the ``</s>``); ``residual``: the matrix ends in a residual column
         (after the ``</s>``, not counted in ``extra_columns``), folded by :func:`fold_residual`.
         """
+        return self.punctuated(*self.decided(matrix, residual), final_punctuation, extra_columns)
+
+    def decided(self, matrix: np.ndarray, residual: bool = False) -> tuple[np.ndarray, list[ScoredLink]]:
+        """The matrix the decision reads (residual folded) and its links, before the final-punctuation rule."""
         if residual:
             matrix = fold_residual(matrix, self.residual_null, self.eos_null)
-        links = decide(matrix, self.decision, self.threshold, self.eos_null, self.normalize)
-        if self.final_punct and final_punctuation:
-            tgt_words, src_words = matrix.shape[0], matrix.shape[1] - extra_columns
-            share = candidate_shares(matrix, self.eos_null)[tgt_words - 1, src_words - 1]
-            links = link_final_punctuation(links, src_words, tgt_words, 0.0 if np.isnan(share) else float(share))
-        return links
+        return matrix, decide(matrix, self.decision, self.threshold, self.eos_null, self.normalize)
+
+    def punctuated(self, matrix: np.ndarray, links: list[ScoredLink], final_punctuation: bool, extra_columns: int = 1) -> list[ScoredLink]:
+        """``links`` decided on ``matrix``, with the final-punctuation rule when it is on and applies."""
+        if not (self.final_punct and final_punctuation):
+            return links
+        tgt_words, src_words = matrix.shape[0], matrix.shape[1] - extra_columns
+        share = candidate_shares(matrix[-1:], self.eos_null)[0, src_words - 1]  # of the last row only
+        return link_final_punctuation(links, src_words, tgt_words, 0.0 if np.isnan(share) else float(share))

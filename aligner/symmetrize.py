@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Sequence
 
-import numpy as np
-
 from .choices import SYMMETRIZATIONS
 from .errors import ConfigError
 from .io import ScoredLink
@@ -136,7 +134,7 @@ def symmetrize_scored(forward: Sequence[ScoredLink], backward: Sequence[ScoredLi
     for link in (*forward, *backward):
         scores.setdefault((link.src, link.tgt), []).append(link.score)  # type: ignore[arg-type]
     chosen = symmetrize([(link.src, link.tgt) for link in forward], [(link.src, link.tgt) for link in backward], method)
-    return [ScoredLink(i, j, float(np.mean(scores[(i, j)]))) for i, j in sorted(chosen)]
+    return [ScoredLink(i, j, float(sum(scores[(i, j)]) / len(scores[(i, j)]))) for i, j in sorted(chosen)]
 
 
 def symmetrize_directions(forward: Sequence[ScoredLink], reverse: Sequence[ScoredLink], method: str) -> list[ScoredLink]:

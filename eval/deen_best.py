@@ -1,7 +1,7 @@
 """eval/results/deen-best.md: each model's best setting, the best symmetrized, and eflomal, chosen on dev.
 
     python eval/deen_best.py --forward plain=DE_EN_CKPT --forward guided=GUIDED_CKPT [--reverse EN_DE_CKPT] \
-        [--data-dir BIN --spm SPM.model]
+        [--data-dir BIN --spm SPM.model] [--jobs 2]
 
 Settings (layers, measure, step, decision, and for two models the symmetrization method) are
 chosen on the separate dev set deen_bicici100 (100 pairs, sure links) by `aligner.evaluation.select`, the
@@ -15,14 +15,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Optional
+
+import torch
 
 from aligner.config import AlignConfig
 from aligner.pipeline import Aligner
-from aligner.evaluation.select import load_gold_set, select_settings
+from aligner.evaluation.select import GoldSet, load_gold_set, select_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,6 +43,28 @@ def eflomal_rows(path: Path) -> list[str]:
     return lines
 
 
+def gold_sets() -> tuple[GoldSet, GoldSet]:
+    """The dev set (deen_bicici100, sure links) and the test set (RWTH deen, sure + possible)."""
+    gold = Path(os.environ.get("ALIGNER_DATA", ROOT.parent / "shared" / "data")) / "gold"
+    test = load_gold_set(str(gold / "deen/deen.lc.src"), str(gold / "deen/deen.lc.tgt"), str(gold / "deen/deen.talp"))
+    dev = load_gold_set(str(gold / "deen_bicici100/test.de"), str(gold / "deen_bicici100/test.en"),
+                        str(gold / "deen_bicici100/de-en.wa"), one_based=False, drop_invalid=True)
+    return replace(dev, description="deen_bicici100 (100 pairs)"), replace(test, description="deen (508 pairs)")
+
+
+def select_one(path: Path, reverse_path: Optional[Path], data_dir: Optional[Path], spm: Optional[Path]):
+    """One forward model's selection (symmetrized too, with ``reverse_path``), in a process of its own."""
+    torch.set_num_threads(1)
+    dev, test = gold_sets()
+
+    def aligner(model: Path, source: str, target: str) -> Aligner:
+        return Aligner(AlignConfig(path=model, data_dir=data_dir, sentencepiece_model=spm, lowercase=True,
+                                   source_lang=source, target_lang=target, device="cpu"))
+
+    reverse = aligner(reverse_path, "en", "de") if reverse_path is not None else None
+    return select_settings(aligner(path, "de", "en"), dev, test, reverse)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--forward", required=True, action="append", metavar="NAME=PATH",
@@ -47,17 +74,9 @@ def main() -> None:
     parser.add_argument("--spm", type=Path, help="SentencePiece model (for bare checkpoints)")
     parser.add_argument("--out", type=Path, default=ROOT / "eval" / "results" / "deen-best")
     parser.add_argument("--note", default="", help="model status to print above the table")
+    parser.add_argument("--jobs", type=int, default=1, help="models selected at once, one process each (one thread each)")
     args = parser.parse_args()
-
-    gold = Path(os.environ.get("ALIGNER_DATA", ROOT.parent / "shared" / "data")) / "gold"
-    test = load_gold_set(str(gold / "deen/deen.lc.src"), str(gold / "deen/deen.lc.tgt"), str(gold / "deen/deen.talp"))
-    dev = load_gold_set(str(gold / "deen_bicici100/test.de"), str(gold / "deen_bicici100/test.en"),
-                        str(gold / "deen_bicici100/de-en.wa"), one_based=False, drop_invalid=True)
-    test, dev = replace(test, description="deen (508 pairs)"), replace(dev, description="deen_bicici100 (100 pairs)")
-
-    def aligner(path: Path, source: str, target: str) -> Aligner:
-        return Aligner(AlignConfig(path=path, data_dir=args.data_dir, sentencepiece_model=args.spm, lowercase=True,
-                                   source_lang=source, target_lang=target, device="cpu"))
+    dev, test = gold_sets()
 
     forwards = []
     for item in args.forward:
@@ -67,11 +86,11 @@ def main() -> None:
         forwards.append((name, Path(path)))
     started = time.perf_counter()
     reports, presets = [], []
-    for number, (name, path) in enumerate(forwards):
-        reverse = aligner(args.reverse, "en", "de") if args.reverse is not None and number == 0 else None
-        report, chosen = select_settings(aligner(path, "de", "en"), dev, test, reverse)
-        reports.append((name, path, report))
-        presets += [(f"{name}.{kind}" if kind != "forward" else name, selection, signature) for kind, selection, signature in chosen]
+    jobs = [(path, args.reverse if number == 0 else None, args.data_dir, args.spm) for number, (name, path) in enumerate(forwards)]
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
+        for (name, path), (report, chosen) in zip(forwards, pool.map(select_one, *zip(*jobs))):
+            reports.append((name, path, report))
+            presets += [(f"{name}.{kind}" if kind != "forward" else name, selection, signature) for kind, selection, signature in chosen]
     seconds = time.perf_counter() - started
 
     args.out.parent.mkdir(parents=True, exist_ok=True)

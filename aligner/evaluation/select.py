@@ -123,17 +123,38 @@ def score_candidates(
     aligner: Aligner, pairs: Iterable[SentencePair], golds: Sequence[GoldLinks], candidates: Sequence[Candidate]
 ) -> dict[Candidate, AlignmentCounts]:
     """Corpus counts of every (one-direction) candidate, from one forward pass per batch."""
-    return corpus_counts(aligner, pairs, golds, _requests(candidates), candidates, _candidate_links)
+    return corpus_counts(aligner, pairs, golds, _requests(candidates), candidates, _SharedLinks())
 
 
-def _candidate_links(candidate: Candidate, matrices: Mapping[ScoreRequest, np.ndarray], pair: EncodedPair) -> list[ScoredLink]:
-    return candidate.links(matrices, pair)
+class _SharedLinks:
+    """Candidates' links of one pair at a time, sharing the work that candidates have in common.
+
+    The grid holds each extraction under dozens of rules and each decision with and without the
+    final-punctuation rule: the combined matrix and the decision are computed once per pair. It
+    is called with one pair's matrices for every candidate in turn, then with the next pair's.
+    """
+
+    def __init__(self) -> None:
+        self._matrices: Optional[Mapping[ScoreRequest, np.ndarray]] = None
+        self._combined: dict[Extraction, np.ndarray] = {}
+        self._decided: dict[tuple, tuple[np.ndarray, list[ScoredLink]]] = {}
+
+    def __call__(self, candidate: Candidate, matrices: Mapping[ScoreRequest, np.ndarray], pair: EncodedPair) -> list[ScoredLink]:
+        if matrices is not self._matrices:  # a new pair; holding its matrices keeps identity meaningful
+            self._matrices, self._combined, self._decided = matrices, {}, {}
+        extraction, rule = candidate.extraction, candidate.rule
+        key = (extraction, rule.decision, rule.threshold, rule.normalize, rule.eos_null, rule.residual_null)  # all but final_punct
+        if key not in self._decided:
+            if extraction not in self._combined:
+                self._combined[extraction] = extraction.combine(matrices)
+            self._decided[key] = rule.decided(self._combined[extraction], residual=extraction.measure in RESIDUAL_MEASURES)
+        return rule.punctuated(*self._decided[key], pair.final_punctuation)
 
 
 def candidate_links(aligner: Aligner, pairs: Sequence[SentencePair], candidates: Sequence[Candidate]) -> dict[Candidate, list[list[ScoredLink]]]:
     """The links of every one-direction candidate on every pair, in input order."""
     found: dict[Candidate, list[list[ScoredLink]]] = {candidate: [[] for _ in pairs] for candidate in candidates}
-    for index, links in links_per_pair(aligner, pairs, _requests(candidates), candidates, _candidate_links, scored=True):
+    for index, links in links_per_pair(aligner, pairs, _requests(candidates), candidates, _SharedLinks(), scored=True):
         for candidate in candidates:
             found[candidate][index] = links[candidate]
     return found
