@@ -262,12 +262,19 @@ def toy_preset(signature: str) -> dict:
             "chosen_on": "deen_bicici100 (100 pairs)", "dev_aer": 0.5, "model_signature": signature, "version": "0.1.0"}
 
 
-def test_export_bundle_copies_a_preset_chosen_on_this_checkpoint(tmp_path, monkeypatch):
-    preset = tmp_path / "forward.preset.json"
+@pytest.fixture
+def exported_with_preset(tmp_path, monkeypatch):
+    """TOY exported from its model.pt (standing in for the float32 checkpoint) with a first preset."""
+    preset = tmp_path / "first.preset.json"
     preset.write_text(json.dumps(toy_preset(str(Aligner(AlignConfig(path=TOY, device="cpu")).signature))))
-    out = tmp_path / "exported"
+    out = tmp_path / "toy-x"
     export_bundle(monkeypatch, str(TOY / "model.pt"), str(out), "--data-dir", str(TOY), "--name", "toy-x",
                   "--spm", str(TOY / "spm.model"), "--preset", str(preset))
+    return out
+
+
+def test_export_bundle_copies_a_preset_chosen_on_this_checkpoint(exported_with_preset):
+    out = exported_with_preset
     copied = json.loads((out / "dev-preset.json").read_text(encoding="utf-8"))
     assert copied["name"] == "toy-x-dev" and copied["settings"] == toy_preset("")["settings"]
     assert copied["chosen_on"].startswith("deen_bicici100 (100 pairs), by eval/deen_best.py on model.pt")
@@ -292,17 +299,6 @@ def test_export_bundle_refuses_a_preset_of_another_checkpoint(tmp_path, monkeypa
 def restamp_preset(monkeypatch, *args: str) -> None:
     monkeypatch.setattr(sys, "argv", ["restamp_preset.py", *args])
     runpy.run_path(str(ROOT / "eval" / "restamp_preset.py"), run_name="__main__")
-
-
-@pytest.fixture
-def exported_with_preset(tmp_path, monkeypatch):
-    """TOY exported from its model.pt (standing in for the float32 checkpoint) with a first preset."""
-    preset = tmp_path / "first.preset.json"
-    preset.write_text(json.dumps(toy_preset(str(Aligner(AlignConfig(path=TOY, device="cpu")).signature))))
-    out = tmp_path / "toy-x"
-    export_bundle(monkeypatch, str(TOY / "model.pt"), str(out), "--data-dir", str(TOY), "--name", "toy-x",
-                  "--spm", str(TOY / "spm.model"), "--preset", str(preset))
-    return out
 
 
 def chosen_again(tmp_path, signature: str) -> Path:
