@@ -8,7 +8,7 @@ DEMO_VENV ?= .venv-demo
 DEMO_STAMP := $(DEMO_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo fixtures docs-image prepare-data teacher train-deen train-guided train-ende track-guided export-latest bench eflomal-baseline track-deen track-ende deen-best deen-measures paper-slice hf-opus-mt clean
+.PHONY: gpu-prep venv test demo fixtures docs-image prepare-data teacher train-deen train-guided train-ende track-guided export-latest bench eflomal-baseline track-deen track-ende deen-best deen-measures paper-slice hf-opus-mt clean
 
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
@@ -102,6 +102,17 @@ SCALING ?= 1000,10000,100000
 # The shipped bundle on 2,000 distinct newstest2014 pairs from $$ALIGNER_DATA (../shared/data); pause training first.
 bench:
 	$(PY) eval/bench.py --pairs 2000 --out eval/results/bench.md --scaling "$(SCALING)" --scaling-out eval/results/bench-scaling.md
+
+# What a lent GPU machine needs for eval/bench_gpu.py (it has torch, click, sentencepiece, tqdm, numpy, not
+# jsonschema): the pairs and the missing wheels for its Python 3.12, under build/gpu (ignored; `carry` it).
+# On the device: see eval/bench_gpu.py's docstring.
+GPU_WHEELS := jsonschema==4.26.0 jsonschema-specifications==2025.9.1 referencing==0.37.0 rpds-py==2026.9.1
+gpu-prep: $(STAMP)
+	mkdir -p build/gpu/whl
+	$(PY) -c "import sys; sys.path.insert(0, 'eval'); from pathlib import Path; from newstest import write_newstest; \
+		write_newstest(Path('$(or $(ALIGNER_DATA),../shared/data)'), 2000, Path('build/gpu'))"
+	$(PIP) download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d build/gpu/whl $(GPU_WHEELS)
 
 # eflomal on the NMT training corpus + the gold text, scored on both de-en gold sets (eval/results/eflomal.md); ~5 min, 1 thread.
 eflomal-baseline: $(STAMP)

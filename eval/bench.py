@@ -59,7 +59,7 @@ def default_aligner(args, dtype: str = "float32", **overrides):
     """The aligner ``aligner align --path MODEL`` runs with no setting option: the bundle's own preset."""
     from aligner.pipeline import Aligner
 
-    return Aligner.from_pretrained(args.model, device="cpu", max_tokens=args.max_tokens, batch_size=1000, dtype=dtype, **overrides)
+    return Aligner.from_pretrained(args.model, device=args.device, max_tokens=args.max_tokens, batch_size=1000, dtype=dtype, **overrides)
 
 
 def child_aligner(args, layer_choice: str, dtype: str = "float32") -> dict:
@@ -68,6 +68,8 @@ def child_aligner(args, layer_choice: str, dtype: str = "float32") -> dict:
         overrides = {"layers": (default_aligner(args).engine.info.decoder_layers,), "heads": ()}
     aligner = default_aligner(args, dtype, **overrides)
     pairs = load_pairs(args.src, args.tgt, args.pairs)
+    for _ in aligner.align(pairs[: args.warmup]):  # on a GPU: the CUDA context and kernel plans, off the clock
+        pass
     started = time.perf_counter()
     links = sum(len(result.links) for result in aligner.align(pairs))
     config = aligner.config
@@ -87,28 +89,34 @@ def child_paper(args) -> dict:
     from aligner.pipeline import Aligner
     from aligner.merge import merge_to_words, spans_from_counts
 
-    aligner = Aligner(AlignConfig(path=args.model, device="cpu"))
+    aligner = Aligner(AlignConfig(path=args.model, device=args.device))
     model, dictionary = aligner.engine.backend.model, aligner.engine.backend.resources.target_dictionary
     output_embedding = model.decoder_embed_tokens.weight
     pairs = load_pairs(args.src, args.tgt, args.pairs)
+
+    def paper_links(pairs) -> int:
+        links = 0
+        with torch.inference_mode():
+            for index, pair in enumerate(pairs):
+                encoded = aligner.encode(index, pair)
+                if not encoded.runnable:
+                    continue
+                src, prev = collate([encoded], dictionary.pad, dictionary.eos, aligner.device)
+                decoding = model.forced_decode(src, prev, layers=None, need_values=True)
+                torch.log_softmax(decoding.features @ output_embedding.T, dim=-1)
+                per_layer = {}
+                for layer, internals in decoding.cross_attention.items():
+                    weighted = internals.alpha.unsqueeze(-1) * internals.values.unsqueeze(2)  # (1, H, T, S, d)
+                    per_layer[layer] = (torch.linalg.vector_norm(weighted.sum(dim=1), dim=-1), torch.linalg.vector_norm(weighted, dim=-1))
+                scores = per_layer[aligner.config.layers[0] - 1][0][0]
+                rows = select_rows(scores, len(encoded.tgt.ids), "awi")[:, : len(encoded.src.ids) + 1].cpu().numpy()
+                words = merge_to_words(rows, spans_from_counts(encoded.src.pieces_per_word), spans_from_counts(encoded.tgt.pieces_per_word))
+                links += len(argmax_links(np.asarray(words)))
+        return links
+
+    paper_links(pairs[: args.warmup])
     started = time.perf_counter()
-    links = 0
-    with torch.inference_mode():
-        for index, pair in enumerate(pairs):
-            encoded = aligner.encode(index, pair)
-            if not encoded.runnable:
-                continue
-            src, prev = collate([encoded], dictionary.pad, dictionary.eos, torch.device("cpu"))
-            decoding = model.forced_decode(src, prev, layers=None, need_values=True)
-            torch.log_softmax(decoding.features @ output_embedding.T, dim=-1)
-            per_layer = {}
-            for layer, internals in decoding.cross_attention.items():
-                weighted = internals.alpha.unsqueeze(-1) * internals.values.unsqueeze(2)  # (1, H, T, S, d)
-                per_layer[layer] = (torch.linalg.vector_norm(weighted.sum(dim=1), dim=-1), torch.linalg.vector_norm(weighted, dim=-1))
-            scores = per_layer[aligner.config.layers[0] - 1][0][0]
-            rows = select_rows(scores, len(encoded.tgt.ids), "awi")[:, : len(encoded.src.ids) + 1].numpy()
-            words = merge_to_words(rows, spans_from_counts(encoded.src.pieces_per_word), spans_from_counts(encoded.tgt.pieces_per_word))
-            links += len(argmax_links(np.asarray(words)))
+    links = paper_links(pairs)
     return {"seconds": time.perf_counter() - started, "pairs": len(pairs), "links": links}
 
 
@@ -216,7 +224,8 @@ CHILDREN = {
 def run_child(name: str, args, pairs: int) -> dict:
     command = [sys.executable, __file__, "--child", name, "--model", args.model, "--src", args.src, "--tgt", args.tgt,
                "--pairs", str(pairs), "--max-tokens", str(args.max_tokens), "--scaling-base", str(args.scaling_base),
-               "--gold-dir", str(args.gold_dir), "--threads", str(args.threads)]
+               "--gold-dir", str(args.gold_dir), "--threads", str(args.threads), "--device", args.device,
+               "--warmup", str(args.warmup)]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))  # and so every grandchild (CLI, fairseq) too
     process = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=ROOT, env=env)
     output = process.stdout.read()
@@ -371,6 +380,8 @@ def main() -> None:
     parser.add_argument("--skip-ratios", action="store_true", help="only the scaling runs")
     parser.add_argument("--bf16", choices=("auto", "yes", "no"), default="auto",
                         help="the bfloat16 configurations: auto runs them only where the CPU has bf16 matrix hardware (AVX512-BF16, AMX)")
+    parser.add_argument("--device", default="cpu", help="of the aligner and paper's-way children (eval/bench_gpu.py runs them on cuda)")
+    parser.add_argument("--warmup", type=int, default=0, help="pairs the aligner and paper's-way children align before timing")
     parser.add_argument("--child", choices=CHILDREN)
     args = parser.parse_args()
     if args.child:
