@@ -313,7 +313,7 @@ def main() -> None:
     from aligner.errors import AlignerError
 
     results = read_results(args.results)
-    done = {e["num_updates"] for e in results["entries"]}
+    measured_at = {e["num_updates"]: time.mktime(time.strptime(e["evaluated_at"], "%Y-%m-%d %H:%M:%S")) for e in results["entries"]}
     pairs, golds, dropped = load_dev_set(args.src, args.tgt, args.gold, not args.gold_one_based, args.reverse)
     results["direction"] = f"{args.source_lang}->{args.target_lang}"
     results["reversed"] = args.reverse
@@ -322,13 +322,18 @@ def main() -> None:
                           "dropped_gold_links": dropped}
     from_log = log_validation(args.save_dir)
     new = 0
+    def known(updates: Optional[int], path: Path) -> bool:
+        """Measured already, after this file was written; a checkpoint of a run redone (a resumed run
+        that lost its last saves, say) replaces the entry of the run it repeats."""
+        return updates in measured_at and measured_at[updates] >= path.stat().st_mtime
+
     for candidate in find_candidates(args.save_dir, args.min_age):
-        if candidate.updates_from_name is not None and candidate.updates_from_name in done:
+        if known(candidate.updates_from_name, candidate.path):
             continue  # known from the name alone: no need to read 150 MB
         start = time.time()
         try:
             meta = checkpoint_metadata(candidate.path)
-            if meta["num_updates"] in done:
+            if known(meta["num_updates"], candidate.path):
                 continue  # checkpoint_last.pt when its interval twin was already measured
             measured = evaluate(candidate.path, args, pairs, golds)
         except AlignerError as exc:  # e.g. a checkpoint still being copied: try again next run
@@ -345,8 +350,8 @@ def main() -> None:
             "evaluated_at": time.strftime("%Y-%m-%d %H:%M:%S"),
             "wall_time_s": round(time.time() - start, 1),
         }
-        results["entries"].append(entry)
-        done.add(meta["num_updates"])
+        results["entries"] = [e for e in results["entries"] if e["num_updates"] != meta["num_updates"]] + [entry]
+        measured_at[meta["num_updates"]] = time.time()
         write_results(args.results, results)  # after each checkpoint: a long backlog survives interruption
         new += 1
         best = best_layer(measured["sweep"]["awi"]["norm"]["aer"])
