@@ -52,10 +52,9 @@ def gold_sets() -> tuple[GoldSet, GoldSet]:
     return replace(dev, description="deen_bicici100 (100 pairs)"), replace(test, description="deen (508 pairs)")
 
 
-def select_one(path: Path, reverse_path: Optional[Path], data_dir: Optional[Path], spm: Optional[Path]):
+def select_one(path: Path, reverse_path: Optional[Path], data_dir: Optional[Path], spm: Optional[Path], dev: GoldSet, test: GoldSet):
     """One forward model's selection (symmetrized too, with ``reverse_path``), in a process of its own."""
     torch.set_num_threads(1)
-    dev, test = gold_sets()
 
     def aligner(model: Path, source: str, target: str) -> Aligner:
         return Aligner(AlignConfig(path=model, data_dir=data_dir, sentencepiece_model=spm, lowercase=True,
@@ -86,7 +85,7 @@ def main() -> None:
         forwards.append((name, Path(path)))
     started = time.perf_counter()
     reports, presets = [], []
-    jobs = [(path, args.reverse if number == 0 else None, args.data_dir, args.spm) for number, (name, path) in enumerate(forwards)]
+    jobs = [(path, args.reverse if number == 0 else None, args.data_dir, args.spm, dev, test) for number, (name, path) in enumerate(forwards)]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
         for (name, path), (report, chosen) in zip(forwards, pool.map(select_one, *zip(*jobs))):
             reports.append((name, path, report))
