@@ -8,7 +8,7 @@ DEMO_VENV ?= .venv-demo
 DEMO_STAMP := $(DEMO_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: gpu-prep venv test demo fixtures docs-image prepare-data teacher train-deen train-guided train-ende track-guided export-latest bench eflomal-baseline track-deen track-ende deen-best deen-measures paper-slice hf-opus-mt clean
+.PHONY: gpu-prep venv test demo fixtures docs-image prepare-data teacher train-deen train-guided train-ende track-guided track-guided-full export-latest bench eflomal-baseline track-deen track-ende deen-best deen-measures paper-slice hf-opus-mt clean
 
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
@@ -77,13 +77,16 @@ paper-slice: $(STAMP)
 	bash eval/recipe/paper_slice.sh
 
 # Each model's best setting (plain, guided; + symmetrized with REVERSE=) vs eflomal, chosen on deen_bicici100 (eval/results/deen-best.md).
-# JOBS=2 selects both models at once (one process and one thread each).
+# JOBS=2 selects both models at once (one process and one thread each). GUIDED_FULL_CKPT= adds the
+# guided run trained with --full-context-alignment as a third model.
 PLAIN_CKPT ?= data/models/deen-small
 GUIDED_CKPT ?= $(STATE)/ckpt_de_en_guided/checkpoint_last.pt
+GUIDED_FULL_CKPT ?=
 REVERSE ?=
 JOBS ?= 1
 deen-best: $(STAMP)
-	$(PY) eval/deen_best.py --forward plain=$(PLAIN_CKPT) --forward guided=$(GUIDED_CKPT) --jobs $(JOBS) \
+	$(PY) eval/deen_best.py --forward plain=$(PLAIN_CKPT) --forward guided=$(GUIDED_CKPT) \
+		$(if $(GUIDED_FULL_CKPT),--forward guided-full=$(GUIDED_FULL_CKPT)) --jobs $(JOBS) \
 		$(if $(REVERSE),--reverse $(REVERSE)) --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model
 
 # Every measure (weight, norm, ALTI+, AttnRes(Ln)-N, value zeroing) per layer on the RWTH gold for the shipped
@@ -125,6 +128,11 @@ track-deen: $(STAMP)
 track-guided: $(STAMP)
 	$(PY) eval/track_checkpoints.py --save-dir $(STATE)/ckpt_de_en_guided --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model \
 		--heads --results eval/results/deen-guided-training-curve.json
+
+# The guided run trained with --full-context-alignment (FULL_CONTEXT=1 train.sh); its curve adds step `full`.
+track-guided-full: $(STAMP)
+	$(PY) eval/track_checkpoints.py --save-dir $(STATE)/ckpt_de_en_guided_full --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model \
+		--heads --results eval/results/deen-guided-full-training-curve.json
 
 track-ende: $(STAMP)
 	$(PY) eval/track_checkpoints.py --save-dir $(STATE)/ckpt_en_de --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model \

@@ -10,7 +10,12 @@ from __future__ import annotations
 MEASURES = ("weight", "norm", "alti-xattn", "attn-res-norm", "attn-res-ln-norm", "value-zeroing")
 RESIDUAL_MEASURES = MEASURES[2:]
 PER_HEAD_MEASURES = ("weight", "norm")  # the residual and the LayerNorm belong to the layer, not a head
-STEPS = ("awi", "awo")
+STEPS = ("awi", "awo")  # rows of the causal teacher-forced pass, which every model runs
+# The row that predicts each target piece, from a decoder pass without the causal mask (every
+# target piece visible): how models trained with fairseq's --full-context-alignment (Garg et al.
+# 2019) were taught to align. It costs a second forward pass when asked for beside awi or awo.
+FULL_CONTEXT_STEP = "full"
+ALL_STEPS = (*STEPS, FULL_CONTEXT_STEP)
 MERGES = ("sum", "mean", "max")
 # Decisions that grow the agreement of one matrix's two argmax directions (``argmax-both``) as
 # word aligners grow the agreement of two models; each names the symmetrization it applies.

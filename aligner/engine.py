@@ -17,7 +17,7 @@ import torch
 from .backends import load_backend
 from .backends.base import SIDES, Backend, CrossAttention, ModelInfo
 from .batching import token_batches
-from .choices import RESIDUAL_MEASURES
+from .choices import FULL_CONTEXT_STEP, RESIDUAL_MEASURES
 from .contributions import RESIDUAL_COLUMN
 from .decisions import is_punctuation
 from .errors import ConfigError, InputError
@@ -91,11 +91,11 @@ class WordScores(Mapping[ScoreRequest, np.ndarray]):
 def select_rows(scores: np.ndarray, target_pieces: int, step: str) -> np.ndarray:
     """Rows for the target pieces from a (decoder steps x source) matrix.
 
-    Decoder input is ``</s> y1 .. yn``: the step with input ``</s>`` predicts y1. AWO
-    gives y_k the row that predicts it (k-1); AWI the row where it is the input (k).
-    Either way the row of the final ``</s>`` is dropped.
+    Decoder input is ``</s> y1 .. yn``: the step with input ``</s>`` predicts y1. AWO (and
+    ``full``, AWO of the pass without the causal mask) gives y_k the row that predicts it
+    (k-1); AWI the row where it is the input (k). Either way the row of the final ``</s>`` is dropped.
     """
-    start = 0 if step == "awo" else 1
+    start = 1 if step == "awi" else 0
     return scores[start : start + target_pieces]
 
 
@@ -189,17 +189,27 @@ class Engine:
         lengths = [max(len(p.src.ids), len(p.tgt.ids)) + 1 for p in by_length]
         return [by_length[r.start : r.stop] for r in token_batches(lengths, batch_size, max_tokens)]
 
-    def cross_attention(self, batch: Sequence[EncodedPair], layers: Collection[int], need_values: bool = True) -> dict[int, CrossAttention]:
+    def cross_attention(
+        self, batch: Sequence[EncodedPair], layers: Collection[int], need_values: bool = True, full_context: bool = False
+    ) -> dict[int, CrossAttention]:
         """The backend's cross-attention of 0-based ``layers`` for one batch (one forward pass)."""
         with torch.inference_mode():
-            return self.backend.cross_attention(batch, layers, need_values)
+            return self.backend.cross_attention(batch, layers, need_values, full_context)
 
     def piece_scores(self, batch: Sequence[EncodedPair], requests: Sequence[ScoreRequest]) -> dict[ScoreRequest, np.ndarray]:
-        """(batch, decoder steps, source [+ residual]) float32 scores of each request, from one forward pass."""
-        need_values = any(request.measure != "weight" for request in requests)
+        """(batch, decoder steps, source [+ residual]) float32 scores of each request.
+
+        One forward pass, and a second without the causal mask when step ``full`` is asked for
+        beside the others.
+        """
+        scores: dict[ScoreRequest, np.ndarray] = {}
         with torch.inference_mode():
-            attention = self.backend.cross_attention(batch, {request.layer for request in requests}, need_values)
-            return {request: _scores(request, attention[request.layer]) for request in requests}
+            for full_context in sorted({request.step == FULL_CONTEXT_STEP for request in requests}):
+                group = [request for request in requests if (request.step == FULL_CONTEXT_STEP) == full_context]
+                need_values = any(request.measure != "weight" for request in group)
+                attention = self.backend.cross_attention(batch, {request.layer for request in group}, need_values, full_context)
+                scores.update((request, _scores(request, attention[request.layer])) for request in group)
+        return {request: scores[request] for request in requests}
 
     def word_scores(self, batch: Sequence[EncodedPair], requests: Sequence[ScoreRequest]) -> list[WordScores]:
         """Word-level matrices of each pair of a batch of runnable pairs, per request."""

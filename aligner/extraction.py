@@ -10,7 +10,7 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from .choices import MEASURES, MERGES, STEPS, check_choice
+from .choices import ALL_STEPS, MEASURES, MERGES, check_choice
 from .errors import ConfigError
 
 
@@ -46,7 +46,7 @@ class Extraction:
     tgt_merge: str = "mean"
 
     def __post_init__(self) -> None:
-        for name, allowed in (("measure", MEASURES), ("step", STEPS), ("src_merge", MERGES), ("tgt_merge", MERGES)):
+        for name, allowed in (("measure", MEASURES), ("step", ALL_STEPS), ("src_merge", MERGES), ("tgt_merge", MERGES)):
             check_choice(name, getattr(self, name), allowed)
         # Accept a single int too (layers=2); the frozen field always holds a tuple.
         for name in ("layers", "heads"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping, Type
 
-from .choices import DECISIONS, MEASURES, MERGES, NORMALIZATIONS, STEPS, SYMMETRIZATIONS
+from .choices import DECISIONS, MEASURES, MERGES, NORMALIZATIONS, ALL_STEPS, SYMMETRIZATIONS
 from .errors import AlignerError
 
 _NAME = {"type": "string", "minLength": 1}
@@ -43,7 +43,7 @@ PRESET_SETTINGS: dict[str, Any] = {
     "layers": _INDICES,
     "heads": _INDICES,
     "measure": {"enum": list(MEASURES)},
-    "step": {"enum": list(STEPS)},
+    "step": {"enum": list(ALL_STEPS)},
     "src_merge": {"enum": list(MERGES)},
     "tgt_merge": {"enum": list(MERGES)},
     "decision": {"enum": list(DECISIONS)},
@@ -91,7 +91,7 @@ CHECKPOINT_OPTIONS: dict[str, Any] = {
             for name in (
                 "encoder_normalize_before", "decoder_normalize_before", "encoder_learned_pos", "decoder_learned_pos",
                 "no_token_positional_embeddings", "layernorm_embedding", "no_scale_embedding", "no_decoder_final_norm",
-                "share_decoder_input_output_embed", "share_all_embeddings",
+                "share_decoder_input_output_embed", "share_all_embeddings", "full_context_alignment",
             )
         },
     },

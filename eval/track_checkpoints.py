@@ -219,7 +219,11 @@ def markdown(results: dict[str, Any], json_name: str) -> str:
     entries = sorted(results["entries"], key=lambda e: e["num_updates"])
     layers = max((e["layers"] for e in entries), default=0)
     with_heads = any("heads" in e for e in entries)
+    # step `full` (the pass without the causal mask) is swept for checkpoints trained with it
+    full = any("full" in e["sweep"] for e in entries)
+    layer_columns = [("awi", "norm"), ("awi", "weight"), ("awo", "norm")] + ([("full", "norm"), ("full", "weight")] if full else [])
     head_columns = [("awo", "weight"), ("awo", "norm"), ("awi", "weight"), ("awi", "norm")] if with_heads else []
+    head_columns += [("full", "weight"), ("full", "norm")] if with_heads and full else []
     dev = results.get("dev_set", {})
     lines = [
         f"# {results.get('direction', 'de->en')} training curve: alignment quality per checkpoint",
@@ -227,24 +231,29 @@ def markdown(results: dict[str, Any], json_name: str) -> str:
         f"AER (%) on the development set {dev.get('name', '')} ({dev.get('pairs', '?')} pairs, sure links only, "
         f"{dev.get('dropped_gold_links', 0)} out-of-range gold link dropped), layer level, argmax per target word "
         "with `</s>` as null, sum/mean subword merging; lower is better. Written by `eval/track_checkpoints.py`; "
-        f"every layer x {{weight, norm}} x {{AWI, AWO}} is in `{json_name}`."
+        f"every layer x {{weight, norm}} x {{AWI, AWO{', FULL' if full else ''}}} is in `{json_name}`."
+        + (" FULL: the row predicting each target piece in a decoder pass without the causal mask (`--step full`)." if full else "")
         + (" The model translates the gold set's target into its source: text sides swapped, gold links transposed."
            if results.get("reversed") else ""),
         "",
-        "| updates | checkpoint | valid loss | valid ppl | best AWI norm | best AWI weight | best AWO norm | "
+        "| updates | checkpoint | valid loss | valid ppl | "
+        + "".join(f"best {step.upper()} {measure} | " for step, measure in layer_columns)
         + "".join(f"best head {step.upper()} {measure} | " for step, measure in head_columns)
         + " | ".join(f"AWI norm L{l}" for l in range(1, layers + 1))
         + " |",
-        "|---" * (7 + len(head_columns) + layers) + "|",
+        "|---" * (4 + len(layer_columns) + len(head_columns) + layers) + "|",
     ]
     for e in entries:
         sweep = e["sweep"]
         cells = [str(e["num_updates"]), e["checkpoint"], fmt(e.get("valid_loss")), fmt(e.get("valid_ppl"), 2)]
-        for step, measure in (("awi", "norm"), ("awi", "weight"), ("awo", "norm")):
+        for step, measure in layer_columns:
+            if step not in sweep:
+                cells.append("")
+                continue
             layer, aer = best_layer(sweep[step][measure]["aer"])
             cells.append(f"L{layer}: {pct(aer)}")
         for step, measure in head_columns:
-            if "heads" in e:
+            if "heads" in e and step in e["heads"]:
                 layer, head, aer = best_head(e["heads"][step][measure])
                 cells.append(f"L{layer}H{head}: {pct(aer)}")
             else:

@@ -56,8 +56,12 @@ def sample_batch(aligner: Aligner, left_pad_source: bool = False):
     return src, prev
 
 
-def fairseq_internals(model, src, prev):
-    """fairseq's per-layer, per-head cross-attention weights and final decoder features."""
+def fairseq_internals(model, src, prev, full_context: bool = False):
+    """fairseq's per-layer, per-head cross-attention weights and final decoder features.
+
+    ``full_context``: fairseq's ``full_context_alignment`` pass (no causal mask), as
+    ``transformer_align --full-context-alignment`` runs it for its alignment loss.
+    """
     captured: dict[int, torch.Tensor] = {}
     handles = []
     for index, layer in enumerate(model.decoder.layers):
@@ -74,7 +78,7 @@ def fairseq_internals(model, src, prev):
         with torch.no_grad():
             lengths = src.ne(1).sum(dim=1)
             encoder_out = model.encoder(src, src_lengths=lengths)
-            features, _ = model.decoder(prev, encoder_out=encoder_out, features_only=True)
+            features, _ = model.decoder(prev, encoder_out=encoder_out, features_only=True, full_context_alignment=full_context)
     finally:
         for handle in handles:
             handle.remove()
@@ -102,13 +106,14 @@ def pair_of_models(request):
     return bundle, Aligner(AlignConfig(path=bundle, device="cpu")), fairseq_model(bundle)
 
 
+@pytest.mark.parametrize("full_context", [False, True], ids=["causal", "full-context"])
 @pytest.mark.parametrize("left_pad_source", [False, True])
-def test_attention_and_features_match_fairseq(pair_of_models, left_pad_source):
+def test_attention_and_features_match_fairseq(pair_of_models, left_pad_source, full_context):
     _bundle, aligner, reference = pair_of_models
     src, prev = sample_batch(aligner, left_pad_source)
-    theirs, their_features, _ = fairseq_internals(reference, src, prev)
+    theirs, their_features, _ = fairseq_internals(reference, src, prev, full_context)
     with torch.inference_mode():
-        ours = aligner.engine.backend.model.forced_decode(src, prev, layers=None)
+        ours = aligner.engine.backend.model.forced_decode(src, prev, layers=None, full_context=full_context)
     assert set(ours.cross_attention) == set(theirs) == set(range(aligner.engine.info.decoder_layers))
     real_rows = prev.ne(1)
     for layer, internals in ours.cross_attention.items():

@@ -47,6 +47,15 @@ class ModelInfo:
     # tokens a side's row holds besides its pieces: fairseq's </s>; Hugging Face's </s> and language tags
     source_specials: int = 1
     target_specials: int = 1
+    # trained with fairseq's --full-context-alignment: the dev grid and sweeps add the "full" step
+    full_context_alignment: bool = False
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        """The steps a sweep or dev grid reads: the causal ones, and ``full`` for a model trained for it."""
+        from ..choices import ALL_STEPS, STEPS
+
+        return ALL_STEPS if self.full_context_alignment else STEPS
 
     @property
     def model_id(self) -> str:
@@ -83,9 +92,13 @@ class Backend(Protocol):
         ...
 
     def cross_attention(
-        self, pairs: Sequence["EncodedPair"], layers: Collection[int], need_values: bool
+        self, pairs: Sequence["EncodedPair"], layers: Collection[int], need_values: bool, full_context: bool = False
     ) -> dict[int, CrossAttention]:
-        """One forward pass over a batch: the cross-attention of each 0-based decoder layer asked for."""
+        """One forward pass over a batch: the cross-attention of each 0-based decoder layer asked for.
+
+        ``full_context``: the pass without the causal mask (step ``full``); a backend that
+        cannot run it raises :class:`~aligner.errors.ConfigError`.
+        """
         ...
 
 

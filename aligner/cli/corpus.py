@@ -7,7 +7,7 @@ from contextlib import ExitStack
 
 import click
 
-from ..choices import MEASURES, STEPS, SYMMETRIZATIONS
+from ..choices import ALL_STEPS, MEASURES, SYMMETRIZATIONS
 from ..errors import InputError
 from ..files import claim_outputs
 from ..reports import run_record
@@ -25,7 +25,9 @@ from .progress import progress_bar
 @click.option("--layer", "--layers", "layers", callback=_indices, help="Decoder layers, 1-based: 2, a range 2-4 or a list 2,4, whose matrices are averaged. [default: 2 of 6, round(L/3) otherwise]")
 @click.option("--head", "--heads", "heads", callback=_indices, help="Heads, 1-based: 2, 1-3 or 1,3, whose scores are averaged. [default: all heads together (layer level)]")
 @click.option("--measure", "--measures", "measure", type=click.Choice(MEASURES), default="norm", show_default=True, help="Attention weights or vector norms ||alpha f(x)||.")
-@click.option("--step", "--steps", "step", type=click.Choice(STEPS), default="awi", show_default=True, help="Row where the target word is the decoder input (awi) or is predicted (awo).")
+@click.option("--step", "--steps", "step", type=click.Choice(ALL_STEPS), default="awi", show_default=True,
+              help="Row where the target word is the decoder input (awi) or is predicted (awo); full: the predicting row of a "
+                   "pass that sees the whole target, for models trained with fairseq's --full-context-alignment.")
 @decision_options
 @click.option("--scores", is_flag=True, help="Write i-j:score into the Pharaoh file (not read by atools or Moses; see --scores-file).")
 @click.option("--format", "output_format", type=click.Choice(("pharaoh", "jsonl")), default="pharaoh", show_default=True,

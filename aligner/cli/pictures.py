@@ -7,7 +7,7 @@ from typing import Iterator
 
 import click
 
-from ..choices import MEASURES, STEPS
+from ..choices import ALL_STEPS, MEASURES
 from ..errors import InputError
 from .base import CONTEXT, InputFile, PathArg, _indices, claim_reports, comma_list, _inputs, decision_options, handle_errors, input_options, main, model_options, run_options
 from .presets import apply_preset, preset_options
@@ -43,7 +43,7 @@ def _selected_pairs(pairs: Iterator, lines: tuple[int, ...], input_name: str) ->
 @click.option("--reverse-gold", is_flag=True, help="Gold lists target-source links; swap them.")
 @click.option("--layer", "--layers", "layers", callback=_indices, help="Decoder layers, 1-based: 2, a range 1-3 or a list 1,3: one panel column each (not averaged, unlike align). [default: the preset's, else the default --layer of align]")
 @click.option("--measure", "--measures", "measures", callback=comma_list(MEASURES), default="weight,norm", help="Panel rows: any of the measures, comma-separated (weight,norm,alti-xattn,...). [default: the preset's measure, else weight,norm]")
-@click.option("--step", "--steps", "steps", callback=comma_list(STEPS), default="awi", help="Panel rows: awi, awo or both (awi,awo). [default: the preset's step, else awi]")
+@click.option("--step", "--steps", "steps", callback=comma_list(ALL_STEPS), default="awi", help="Panel rows: awi, awo, full or several (awi,awo). [default: the preset's step, else awi]")
 @decision_options
 @run_options
 @preset_options

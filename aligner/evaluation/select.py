@@ -15,7 +15,7 @@ from typing import Iterable, Mapping, Optional, Sequence
 import numpy as np
 
 from .. import __version__
-from ..choices import DECISIONS, MEASURES, PER_HEAD_MEASURES, RESIDUAL_MEASURES
+from ..choices import DECISIONS, MEASURES, PER_HEAD_MEASURES, RESIDUAL_MEASURES, STEPS
 from ..config import FIELD_PARTS, PRESET_FIELDS
 from ..errors import InputError
 from ..decisions import DecisionRule
@@ -78,11 +78,18 @@ class Candidate:
 
 
 def candidate_grid(
-    decoder_layers: int, src_merge: str = "sum", tgt_merge: str = "mean", heads: int = 0, measures: Sequence[str] = MEASURES
+    decoder_layers: int,
+    src_merge: str = "sum",
+    tgt_merge: str = "mean",
+    heads: int = 0,
+    measures: Sequence[str] = MEASURES,
+    steps: Sequence[str] = STEPS,
 ) -> list[Candidate]:
     """Single layers, adjacent layer pairs and (``heads`` > 0) every single head of every layer,
     x measures x steps x decisions x the two rules (x the two residual rules, for residual measures).
     ``measures`` narrows the grid: `eval/deen_best.py` searches them all, the test suite only weight and norm.
+    ``steps``: the model's (:attr:`~aligner.backends.base.ModelInfo.steps`, with ``full`` for a
+    checkpoint trained with fairseq's --full-context-alignment).
 
     Single heads matter for models trained with guided alignment (fairseq's transformer_align,
     Marian's --guided-alignment), where one supervised head aligns far better than its layer;
@@ -101,7 +108,7 @@ def candidate_grid(
         for layers, head_set in layer_sets
         for measure in measures
         if not head_set or measure in PER_HEAD_MEASURES
-        for step in ("awi", "awo")
+        for step in steps
         for decision, threshold, normalize in decisions
         for eos_null in (True, False)
         for final_punct in (False, True)
@@ -111,7 +118,7 @@ def candidate_grid(
 
 def _grid(aligner: Aligner, measures: Sequence[str]) -> list[Candidate]:
     info = aligner.engine.info
-    return candidate_grid(info.decoder_layers, aligner.config.src_merge, aligner.config.tgt_merge, info.heads, measures)
+    return candidate_grid(info.decoder_layers, aligner.config.src_merge, aligner.config.tgt_merge, info.heads, measures, info.steps)
 
 
 def _requests(candidates: Sequence[Candidate]) -> list[ScoreRequest]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Callable, Hashable, Iterable, Iterator, Mappin
 
 import numpy as np
 
-from ..choices import MEASURES, PER_HEAD_MEASURES, RESIDUAL_MEASURES, STEPS
+from ..choices import ALL_STEPS, MEASURES, PER_HEAD_MEASURES, RESIDUAL_MEASURES, STEPS
 from ..errors import InputError
 from ..io import GoldLinks, ScoredLink, SentencePair
 from .metrics import AlignmentCounts, count_links, scores_from_counts
@@ -81,7 +81,7 @@ class SweepResult:
         """Markdown: one row per step x measure, one column per layer, AER in percent."""
         layers = sorted({r.layer for r in self.rows})
         lines = ["| setting / measure | " + " | ".join(f"L{l}" for l in layers) + " |", "|---" * (len(layers) + 1) + "|"]
-        for step in STEPS[::-1]:
+        for step in ALL_STEPS[::-1]:
             for setting in dict.fromkeys(r.setting for r in self.rows):
                 cells = {r.layer: r for r in self.rows if r.step == step and r.setting == setting and r.head is None}
                 if not cells:
@@ -110,7 +110,7 @@ class SweepResult:
             parts += ["", self.preset.line() + " (its own decision, not the table's)."]
         if image:
             parts += ["", f"![AER against decoder layer]({image})"]
-        for step in STEPS:
+        for step in ALL_STEPS:
             for measure in MEASURES:
                 table = self.head_table(step, measure)
                 if table:
@@ -120,7 +120,13 @@ class SweepResult:
 
 
 def sweep_requests(
-    decoder_layers: int, heads: int, per_head: bool, src_merge: str = "sum", tgt_merge: str = "mean", measures: Sequence[str] = MEASURES
+    decoder_layers: int,
+    heads: int,
+    per_head: bool,
+    src_merge: str = "sum",
+    tgt_merge: str = "mean",
+    measures: Sequence[str] = MEASURES,
+    steps: Sequence[str] = STEPS,
 ) -> list[ScoreRequest]:
     """Every layer x measure x step, and every head for the measures with a per-head form."""
     head_choices: list[Optional[int]] = [None] + (list(range(heads)) if per_head else [])
@@ -130,7 +136,7 @@ def sweep_requests(
         for head in head_choices
         for measure in measures
         if head is None or measure in PER_HEAD_MEASURES
-        for step in STEPS
+        for step in steps
     ]
 
 
@@ -201,7 +207,9 @@ def run_sweep(
     bundle's own preset) is scored in the same pass with its own layers, heads and decision.
     """
     info = aligner.engine.info
-    requests = sweep_requests(info.decoder_layers, info.heads, per_head, aligner.config.src_merge, aligner.config.tgt_merge, measures)
+    requests = sweep_requests(
+        info.decoder_layers, info.heads, per_head, aligner.config.src_merge, aligner.config.tgt_merge, measures, info.steps
+    )
     rules = {null: replace(aligner.config.rule, residual_null=null) for null in (False, True)}
     settings: list[Union[tuple[ScoreRequest, bool], str]] = list(sweep_settings(requests))
     extraction = preset.extraction.for_model(info.decoder_layers) if preset is not None else None

@@ -37,9 +37,17 @@ STATE=${STATE:-$HOME/.cache/aligner/train/deen}   # what prepare_data.py --out w
 # GUIDED=1: fairseq's transformer_align, one head of one decoder layer supervised by the teacher's
 # piece alignments (<state>/bin_align from teacher_align.py) at the step that predicts each token.
 GUIDED=${GUIDED:-0}
+# FULL_CONTEXT=1 (with GUIDED=1): the supervised layer's attention comes from a second decoder pass
+# without the causal mask (fairseq's --full-context-alignment, Garg et al. 2019 sec. 4.2); aligner
+# reads it with `--context full`. Its own save dir: the objective differs from the causal run's.
+FULL_CONTEXT=${FULL_CONTEXT:-0}
 if [[ "$GUIDED" == 1 ]]; then
   DATA=${DATA:-$STATE/bin_align}
-  SAVE_DIR=${SAVE_DIR:-$STATE/ckpt_${SRC}_${TGT}_guided}
+  if [[ "$FULL_CONTEXT" == 1 ]]; then
+    SAVE_DIR=${SAVE_DIR:-$STATE/ckpt_${SRC}_${TGT}_guided_full}
+  else
+    SAVE_DIR=${SAVE_DIR:-$STATE/ckpt_${SRC}_${TGT}_guided}
+  fi
   ARCH=${ARCH:-transformer_align}
   ALIGNMENT_LAYER=${ALIGNMENT_LAYER:-4}     # 0-based: decoder layer 5 of 6
   ALIGNMENT_HEADS=${ALIGNMENT_HEADS:-1}
@@ -47,6 +55,7 @@ if [[ "$GUIDED" == 1 ]]; then
   CRITERION=label_smoothed_cross_entropy_with_alignment
   CRITERION_ARGS=(--criterion "$CRITERION" --label-smoothing 0.1 --alignment-lambda "$ALIGNMENT_LAMBDA"
                   --load-alignments --alignment-layer "$ALIGNMENT_LAYER" --alignment-heads "$ALIGNMENT_HEADS")
+  if [[ "$FULL_CONTEXT" == 1 ]]; then CRITERION_ARGS+=(--full-context-alignment); fi
   # the guided model is the package's default model (aligner/models/); the plain ones stay in data/models
   DEFAULT_WARM=$ROOT/aligner/models/${SRC}${TGT}-guided
   [[ -f "$DEFAULT_WARM/aligner.json" ]] || DEFAULT_WARM=$ROOT/data/models/${SRC}${TGT}-small

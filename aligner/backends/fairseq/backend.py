@@ -67,6 +67,7 @@ class FairseqBackend:
             lowercase=self.resources.lowercase,
             subword=self.resources.subword,
             dtype=dtype,
+            full_context_alignment=self.checkpoint.full_context_alignment,
         )
         self.forward_calls = 0
 
@@ -88,9 +89,11 @@ class FairseqBackend:
             return resources.source_preprocessor.encode(words, resources.source_dictionary)
         return resources.target_preprocessor.encode(words, resources.target_dictionary)
 
-    def cross_attention(self, pairs: Sequence["EncodedPair"], layers: Collection[int], need_values: bool) -> dict[int, CrossAttention]:
+    def cross_attention(
+        self, pairs: Sequence["EncodedPair"], layers: Collection[int], need_values: bool, full_context: bool = False
+    ) -> dict[int, CrossAttention]:
         dictionary = self.resources.target_dictionary
         src, prev = collate(pairs, dictionary.pad, dictionary.eos, self.device)
         self.forward_calls += 1
-        decoding = self.model.forced_decode(src, prev, set(layers), need_values)
+        decoding = self.model.forced_decode(src, prev, set(layers), need_values, full_context)
         return {layer: CrossAttention(cross.alpha, cross.values, cross.block) for layer, cross in decoding.cross_attention.items()}

@@ -257,6 +257,7 @@ class CheckpointInfo:
     source_lang: Optional[str]
     target_lang: Optional[str]
     data: Optional[str]
+    full_context_alignment: bool = False  # transformer_align trained with --full-context-alignment
 
 
 def build_model(
@@ -374,6 +375,7 @@ def load_model(path: Path | str, dtype: torch.dtype = torch.float32) -> tuple[Tr
         source_lang=task.get("source_lang"),
         target_lang=task.get("target_lang"),
         data=task.get("data"),
+        full_context_alignment=bool(options.get("full_context_alignment")),
     )
     logger.info("loaded %s (%s, %d+%d layers)", path, info.arch, model.spec.encoder_layers, model.spec.decoder_layers)
     return model, info

@@ -197,7 +197,7 @@ class DecoderLayer(_FeedForwardMixin, nn.Module):
         x: torch.Tensor,
         encoder_out: torch.Tensor,
         encoder_padding_mask: Optional[torch.Tensor],
-        causal_mask: torch.Tensor,
+        causal_mask: Optional[torch.Tensor],
         self_padding_mask: Optional[torch.Tensor],
         weights_only: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -316,11 +316,14 @@ class TransformerModel(nn.Module):
         prev_output_tokens: torch.Tensor,
         layers: Optional[Collection[int]] = None,
         need_values: bool = True,
+        full_context: bool = False,
     ) -> ForcedDecoding:
         """Teacher-forced pass over ``prev_output_tokens`` (``</s>`` + target pieces).
 
         ``layers`` are 0-based decoder layers whose cross-attention is returned; None asks
         for all of them and for the final decoder states (fairseq's ``features_only``).
+        ``full_context`` drops the causal mask, so every step sees the whole target: fairseq's
+        ``full_context_alignment`` pass, which ``transformer_align`` supervises when trained so.
         """
         wanted = set(range(len(self.decoder_layers))) if layers is None else set(layers)
         if not wanted or min(wanted) < 0 or max(wanted) >= len(self.decoder_layers):
@@ -335,7 +338,7 @@ class TransformerModel(nn.Module):
         if self.decoder_layernorm_embedding is not None:
             x = self.decoder_layernorm_embedding(x)
         target_len = prev_output_tokens.size(1)
-        causal_mask = torch.triu(
+        causal_mask = None if full_context else torch.triu(
             torch.full((target_len, target_len), float("-inf"), device=x.device, dtype=x.dtype), diagonal=1
         )
         self_padding = prev_output_tokens.eq(self.padding_idx)

@@ -68,12 +68,18 @@ class HuggingFaceBackend:
     def encode(self, words: Sequence[str], side: str) -> EncodedSentence:
         return self.model.encode_words(words, side)
 
-    def cross_attention(self, pairs: Sequence["EncodedPair"], layers: Collection[int], need_values: bool) -> dict[int, CrossAttention]:
+    def cross_attention(
+        self, pairs: Sequence["EncodedPair"], layers: Collection[int], need_values: bool, full_context: bool = False
+    ) -> dict[int, CrossAttention]:
         """One forward pass; rows before the step that predicts y1 and source-prefix columns cut off.
 
         Columns after the source ``</s>`` (a suffix language code, padding) stay: the engine
         reads a pair's columns only up to its ``</s>``.
         """
+        if full_context:
+            # Hugging Face decoders build their causal mask inside; no translation model there is
+            # trained to align without it.
+            raise ConfigError("--step full (a decoder pass without the causal mask) is available for fairseq models only")
         batch = self.model.collate([(pair.src, pair.tgt) for pair in pairs])
         self.forward_calls += 1
         decoding = self.model.forced_decode(batch.src_ids, batch.src_mask, batch.decoder_input_ids, set(layers), need_values)
