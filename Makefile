@@ -8,7 +8,7 @@ DEMO_VENV ?= .venv-demo
 DEMO_STAMP := $(DEMO_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: gpu-prep venv test demo fixtures docs-image prepare-data teacher train-deen train-guided train-ende track-guided track-guided-full export-latest bench eflomal-baseline track-deen track-ende deen-best deen-measures paper-slice hf-opus-mt clean
+.PHONY: gpu-prep venv test demo fixtures docs-image prepare-data teacher train-deen train-guided train-guided-full train-ende track-guided track-guided-full export-latest bench eflomal-baseline track-deen track-ende deen-best deen-measures paper-slice hf-opus-mt clean
 
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
@@ -71,6 +71,10 @@ teacher: $(STAMP)
 
 train-guided: $(STAMP)
 	GUIDED=1 bash eval/recipe/train.sh de-en
+
+# The same with --full-context-alignment (read with `--step full`); save dir ckpt_de_en_guided_full.
+train-guided-full: $(STAMP)
+	GUIDED=1 FULL_CONTEXT=1 bash eval/recipe/train.sh de-en
 
 # The paper's setting (separate vocabularies, transformer_iwslt_de_en) end to end on a small slice; ~10 min.
 paper-slice: $(STAMP)

@@ -25,7 +25,7 @@ from aligner.extraction import ScoreRequest
 from aligner.io import SentencePair, read_parallel
 from aligner.pipeline import Aligner
 
-from .conftest import FIXTURES, SAMPLE
+from .conftest import FIXTURES, ROOT, SAMPLE
 from .test_cli import run as run_cli
 
 SRC, TGT = str(SAMPLE / "sample.de"), str(SAMPLE / "sample.en")
@@ -129,3 +129,33 @@ def test_step_full_is_refused_by_the_hugging_face_backend():
     backend = HuggingFaceBackend.__new__(HuggingFaceBackend)  # the refusal comes before any model is touched
     with pytest.raises(ConfigError, match="fairseq models only"):
         backend.cross_attention([], {0}, need_values=False, full_context=True)
+
+
+def curve_entry(updates: int, full: bool) -> dict:
+    """A track_checkpoints.py entry for a 2-layer, 2-head model: AER per layer (and per head)."""
+    steps = ("awi", "awo", "full") if full else ("awi", "awo")
+    layer_aers = {"awi": [0.5, 0.4], "awo": [0.6, 0.3], "full": [0.25, 0.35]}
+    head_aers = {"awi": [[0.5, 0.45], [0.4, 0.42]], "awo": [[0.6, 0.7], [0.3, 0.2]], "full": [[0.3, 0.15], [0.2, 0.4]]}
+    return {
+        "num_updates": updates, "checkpoint": f"checkpoint_{updates}.pt", "layers": 2, "signature": "sig",
+        "sweep": {step: {measure: {"aer": layer_aers[step]} for measure in ("weight", "norm")} for step in steps},
+        "heads": {step: {measure: head_aers[step] for measure in ("weight", "norm")} for step in steps},
+    }
+
+
+def test_training_curve_adds_the_full_columns_for_runs_trained_with_it():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "eval"))
+    from track_checkpoints import markdown
+
+    causal_only = markdown({"entries": [curve_entry(100, full=False)]}, "curve.json")
+    assert "FULL" not in causal_only
+    table = markdown({"entries": [curve_entry(100, full=False), curve_entry(200, full=True)]}, "curve.json")
+    header = next(line for line in table.splitlines() if line.startswith("| updates"))
+    rows = [line for line in table.splitlines() if line.startswith("| 100 ") or line.startswith("| 200 ")]
+    columns = [cell.strip() for cell in header.strip("|").split("|")]
+    cells = [dict(zip(columns, (cell.strip() for cell in row.strip("|").split("|")))) for row in rows]
+    assert cells[1]["best FULL norm"] == "L1: 25.0" and cells[1]["best head FULL weight"] == "L1H2: 15.0"
+    assert cells[0]["best FULL norm"] == "" and cells[0]["best head FULL weight"] == ""
+    assert cells[1]["best AWO norm"] == "L2: 30.0" and cells[1]["best head AWO weight"] == "L2H2: 20.0"
