@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping, Type
 
-from .choices import DECISIONS, MEASURES, MERGES, NORMALIZATIONS, ALL_STEPS, SYMMETRIZATIONS
+from .choices import ALL_STEPS, DECISIONS, MEASURES, MERGES, NORMALIZATIONS, SYMMETRIZATIONS
 from .errors import AlignerError
 
 _NAME = {"type": "string", "minLength": 1}

@@ -50,8 +50,8 @@ def test_full_context_rows_see_later_target_words_and_causal_rows_do_not(aligner
     small, big = "the house is small .".split(), "the house is big .".split()
     causal = {name: first_layer_alpha(aligner, words, False) for name, words in (("small", small), ("big", big))}
     full = {name: first_layer_alpha(aligner, words, True) for name, words in (("small", small), ("big", big))}
-    changed = aligner.encode(0, SentencePair(["x"], small)).tgt.pieces_per_word
-    first_changed_row = 1 + sum(changed[:3])  # the row where "small"/"big" is the decoder input
+    pieces_per_word = aligner.encode(0, SentencePair(["x"], small)).tgt.pieces_per_word
+    first_changed_row = 1 + sum(pieces_per_word[:3])  # the row where "small"/"big" is the decoder input
     # Causal: the rows before that input cannot tell the two targets apart.
     torch.testing.assert_close(causal["small"][:, :first_changed_row], causal["big"][:, :first_changed_row], rtol=0, atol=0)
     # Full context: the first row (input </s>, predicting "the") already reads "small" or "big".

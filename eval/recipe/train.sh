@@ -39,7 +39,7 @@ STATE=${STATE:-$HOME/.cache/aligner/train/deen}   # what prepare_data.py --out w
 GUIDED=${GUIDED:-0}
 # FULL_CONTEXT=1 (with GUIDED=1): the supervised layer's attention comes from a second decoder pass
 # without the causal mask (fairseq's --full-context-alignment, Garg et al. 2019 sec. 4.2); aligner
-# reads it with `--context full`. Its own save dir: the objective differs from the causal run's.
+# reads it with `--step full`. Its own save dir: the objective differs from the causal run's.
 FULL_CONTEXT=${FULL_CONTEXT:-0}
 if [[ "$GUIDED" == 1 ]]; then
   DATA=${DATA:-$STATE/bin_align}
