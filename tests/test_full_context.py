@@ -8,9 +8,6 @@ checkpoint trained so puts the step in the sweep and the dev grid.
 
 from __future__ import annotations
 
-import json
-import shutil
-
 import numpy as np
 import pytest
 import torch
@@ -25,8 +22,8 @@ from aligner.extraction import ScoreRequest
 from aligner.io import SentencePair, read_parallel
 from aligner.pipeline import Aligner
 
-from .conftest import FIXTURES, ROOT, SAMPLE
-from .test_cli import run as run_cli
+from .conftest import ROOT, SAMPLE
+from .test_cli import copy_bundle, run as run_cli
 
 SRC, TGT = str(SAMPLE / "sample.de"), str(SAMPLE / "sample.en")
 
@@ -79,20 +76,11 @@ def test_step_full_runs_a_second_pass_only_beside_causal_steps(aligner):
 
 
 def full_context_bundle(tmp_path):
-    """The toy bundle with its options marked as trained with --full-context-alignment."""
-    bundle = tmp_path / "toy-full"
-    shutil.copytree(FIXTURES["toy-deen"], bundle)
+    """The toy bundle (no preset) with its model options marked as trained with --full-context-alignment."""
+    bundle = copy_bundle(tmp_path)
     state = read_checkpoint(bundle / "model.pt")
-    options = state["cfg"]["model"] if state.get("cfg") is not None else state["args"]
-    if isinstance(options, dict):
-        options["full_context_alignment"] = True
-    else:
-        options.full_context_alignment = True
+    state["cfg"]["model"].full_context_alignment = True
     torch.save(state, bundle / "model.pt")
-    (bundle / "dev-preset.json").unlink(missing_ok=True)
-    record = json.loads((bundle / "aligner.json").read_text())
-    record.pop("preset", None)
-    (bundle / "aligner.json").write_text(json.dumps(record))
     return bundle
 
 
@@ -102,12 +90,13 @@ def test_a_checkpoint_trained_with_full_context_puts_the_step_in_grids_and_sweep
 
     plain = Engine.load(AlignConfig().model, device="cpu").info
     assert not plain.full_context_alignment and plain.steps == ("awi", "awo")
-    trained = Engine.load(AlignConfig(path=full_context_bundle(tmp_path)).model, device="cpu").info
+    bundle = full_context_bundle(tmp_path)
+    trained = Engine.load(AlignConfig(path=bundle).model, device="cpu").info
     assert trained.full_context_alignment and trained.steps == ("awi", "awo", "full")
     grid_steps = {c.extraction.step for c in candidate_grid(3, measures=("norm",), steps=trained.steps)}
     assert grid_steps == {"awi", "awo", "full"}
     assert {c.extraction.step for c in candidate_grid(3, measures=("norm",))} == {"awi", "awo"}
-    aligner = Aligner(AlignConfig(path=tmp_path / "toy-full", device="cpu"))
+    aligner = Aligner(AlignConfig(path=bundle, device="cpu"))
     golds = read_gold(str(SAMPLE / "sample.talp"))
     result = run_sweep(aligner, read_parallel(SRC, TGT), golds, per_head=False, measures=("norm",))
     assert {row.step for row in result.rows} == {"awi", "awo", "full"}

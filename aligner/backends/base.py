@@ -6,6 +6,8 @@ from array import array
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Collection, Optional, Protocol, Sequence
 
+from ..choices import ALL_STEPS, STEPS
+
 if TYPE_CHECKING:
     import torch
 
@@ -53,8 +55,6 @@ class ModelInfo:
     @property
     def steps(self) -> tuple[str, ...]:
         """The steps a sweep or dev grid reads: the causal ones, and ``full`` for a model trained for it."""
-        from ..choices import ALL_STEPS, STEPS
-
         return ALL_STEPS if self.full_context_alignment else STEPS
 
     @property
