@@ -8,7 +8,7 @@ DEMO_VENV ?= .venv-demo
 DEMO_STAMP := $(DEMO_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: gpu-prep venv test demo fixtures docs-image prepare-data teacher train-deen train-guided train-guided-full train-ende track-guided track-guided-full export-latest bench eflomal-baseline track-deen track-ende deen-best deen-measures paper-slice hf-opus-mt clean
+.PHONY: gpu-prep venv test demo fixtures docs-image prepare-data teacher train-deen train-guided train-guided-full train-ende teacher-ende train-guided-ende track-guided track-guided-full track-guided-ende export-latest bench eflomal-baseline track-deen track-ende deen-best deen-measures paper-slice hf-opus-mt clean
 
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
@@ -76,13 +76,23 @@ train-guided: $(STAMP)
 train-guided-full: $(STAMP)
 	GUIDED=1 FULL_CONTEXT=1 bash eval/recipe/train.sh de-en
 
+# The reverse guided model for symmetrization: its teacher (the same eflomal links, roles swapped,
+# binarized en-de into bin_align), then en->de transformer_align started from the de->en guided
+# bundle (joint vocabulary, so every weight fits; warm_start.py --reverse-direction); save dir ckpt_en_de_guided.
+teacher-ende: $(STAMP)
+	$(PY) eval/recipe/teacher_align.py --state $(STATE) --direction en-de
+
+train-guided-ende: $(STAMP)
+	GUIDED=1 WARM_REVERSE=1 WARM_FROM=$(CURDIR)/aligner/models/deen-guided bash eval/recipe/train.sh en-de
+
 # The paper's setting (separate vocabularies, transformer_iwslt_de_en) end to end on a small slice; ~10 min.
 paper-slice: $(STAMP)
 	bash eval/recipe/paper_slice.sh
 
 # Each model's best setting (plain, guided; + symmetrized with REVERSE=) vs eflomal, chosen on deen_bicici100 (eval/results/deen-best.md).
 # JOBS=2 selects both models at once (one process and one thread each). GUIDED_FULL_CKPT= adds the
-# guided run trained with --full-context-alignment as a third model.
+# guided run trained with --full-context-alignment as a third model; REVERSE=guided=EN_DE_CKPT symmetrizes
+# the guided model with an en->de one (REVERSE=PATH: with the first, plain).
 PLAIN_CKPT ?= data/models/deen-small
 GUIDED_CKPT ?= $(STATE)/ckpt_de_en_guided/checkpoint_last.pt
 GUIDED_FULL_CKPT ?=
@@ -137,6 +147,10 @@ track-guided: $(STAMP)
 track-guided-full: $(STAMP)
 	$(PY) eval/track_checkpoints.py --save-dir $(STATE)/ckpt_de_en_guided_full --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model \
 		--heads --results eval/results/deen-guided-full-training-curve.json
+
+track-guided-ende: $(STAMP)
+	$(PY) eval/track_checkpoints.py --save-dir $(STATE)/ckpt_en_de_guided --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model \
+		-s en -t de --reverse --heads --results eval/results/ende-guided-training-curve.json
 
 track-ende: $(STAMP)
 	$(PY) eval/track_checkpoints.py --save-dir $(STATE)/ckpt_en_de --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model \

@@ -1,6 +1,6 @@
 """eval/results/deen-best.md: each model's best setting, the best symmetrized, and eflomal, chosen on dev.
 
-    python eval/deen_best.py --forward plain=DE_EN_CKPT --forward guided=GUIDED_CKPT [--reverse EN_DE_CKPT] \
+    python eval/deen_best.py --forward plain=DE_EN_CKPT --forward guided=GUIDED_CKPT [--reverse [guided=]EN_DE_CKPT] \
         [--data-dir BIN --spm SPM.model] [--jobs 2]
 
 Settings (layers, measure, step, decision, and for two models the symmetrization method) are
@@ -64,11 +64,22 @@ def select_one(path: Path, reverse_path: Optional[Path], data_dir: Optional[Path
     return select_settings(aligner(path, "de", "en"), dev, test, reverse)
 
 
+def reverse_option(value: Optional[str], forward_names: list[str]) -> tuple[Optional[str], Optional[Path]]:
+    """(forward name, path) of ``--reverse [NAME=]PATH``; without a known NAME, the first forward model."""
+    if value is None:
+        return None, None
+    name, separator, path = value.partition("=")
+    if separator and name in forward_names:
+        return name, Path(path)
+    return forward_names[0], Path(value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--forward", required=True, action="append", metavar="NAME=PATH",
                         help="a de->en checkpoint or bundle, named (plain=..., guided=...); repeatable")
-    parser.add_argument("--reverse", type=Path, help="en->de checkpoint or bundle: also symmetrized with the first --forward")
+    parser.add_argument("--reverse", metavar="[NAME=]PATH",
+                        help="en->de checkpoint or bundle: also symmetrized with the --forward named NAME (default: the first)")
     parser.add_argument("--data-dir", type=Path, help="fairseq data dir with the dictionaries (for bare checkpoints)")
     parser.add_argument("--spm", type=Path, help="SentencePiece model (for bare checkpoints)")
     parser.add_argument("--out", type=Path, default=ROOT / "eval" / "results" / "deen-best")
@@ -83,9 +94,10 @@ def main() -> None:
         if not path:
             parser.error(f"--forward {item}: give NAME=PATH")
         forwards.append((name, Path(path)))
+    reverse_of, reverse = reverse_option(args.reverse, [name for name, _ in forwards])
     started = time.perf_counter()
     reports, presets = [], []
-    jobs = [(path, args.reverse if number == 0 else None, args.data_dir, args.spm, dev, test) for number, (name, path) in enumerate(forwards)]
+    jobs = [(path, reverse if name == reverse_of else None, args.data_dir, args.spm, dev, test) for name, path in forwards]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
         for (name, path), (report, chosen) in zip(forwards, pool.map(select_one, *zip(*jobs))):
             reports.append((name, path, report))
@@ -93,14 +105,14 @@ def main() -> None:
     seconds = time.perf_counter() - started
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    record = {"forward": {name: str(path) for name, path in forwards}, "reverse": str(args.reverse) if args.reverse else None,
+    record = {"forward": {name: str(path) for name, path in forwards}, "reverse": str(reverse) if reverse else None,
               "dev": dev.description, "test": test.description, "seconds": round(seconds, 1), "presets": {}}
     for kind, selection, signature in presets:
         preset = selection.preset(f"{args.out.name}.{kind}", dev.description, signature)
         args.out.with_suffix(f".{kind}.preset.json").write_text(json.dumps(preset, indent=1) + "\n", encoding="utf-8")
         record["presets"][kind] = preset
     command = "python eval/deen_best.py " + " ".join(f"--forward {name}={path}" for name, path in forwards)
-    command += f" --reverse {args.reverse}" if args.reverse else ""
+    command += f" --reverse {reverse_of}={reverse}" if reverse else ""
     text = "\n".join([
         "# German-English: each model's best setting, symmetrized, and eflomal",
         "",
@@ -111,7 +123,7 @@ def main() -> None:
         args.note,
         "",
         *[line for name, path, report in reports
-          for line in (f"## {name} (de->en: `{path}`)" + (f", symmetrized with en->de `{args.reverse}`" if args.reverse and name == forwards[0][0] else ""),
+          for line in (f"## {name} (de->en: `{path}`)" + (f", symmetrized with en->de `{reverse}`" if reverse and name == reverse_of else ""),
                        "", report.rstrip("\n"), "")],
         "## eflomal on the identical corpus plus the test text (eflomal.md)",
         "",

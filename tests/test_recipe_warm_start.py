@@ -31,7 +31,7 @@ TOY = FIXTURES["toy-deen"]
 TOY_UPDATES, TOY_LR, TOY_WARMUP = 300, 3e-3, 50
 
 
-def binarize_sample(work: Path) -> Path:
+def binarize_sample(work: Path, src: str = "de", tgt: str = "en") -> Path:
     """The sample pairs, segmented with the toy bundle's SentencePiece model, binarized with its dictionaries."""
     import sentencepiece as spm
 
@@ -45,15 +45,15 @@ def binarize_sample(work: Path) -> Path:
             (enc / f"{split}.{lang}").write_text(encoded, encoding="utf-8")
     data = work / "bin"
     subprocess.run(
-        [str(BIN / "fairseq-preprocess"), "--source-lang", "de", "--target-lang", "en", "--trainpref", str(enc / "train"),
-         "--validpref", str(enc / "valid"), "--destdir", str(data), "--srcdict", str(TOY / "dict.de.txt"),
-         "--tgtdict", str(TOY / "dict.en.txt"), "--workers", "1"],
+        [str(BIN / "fairseq-preprocess"), "--source-lang", src, "--target-lang", tgt, "--trainpref", str(enc / "train"),
+         "--validpref", str(enc / "valid"), "--destdir", str(data), "--srcdict", str(TOY / f"dict.{src}.txt"),
+         "--tgtdict", str(TOY / f"dict.{tgt}.txt"), "--workers", "1"],
         check=True, capture_output=True,
     )
     return data
 
 
-def train(work: Path, data: Path, max_update: int) -> str:
+def train(work: Path, data: Path, max_update: int, direction: str = "de-en", **extra_env: str) -> str:
     env = {
         **os.environ, "STATE": str(work), "DATA": str(data), "SAVE_DIR": str(work / "ckpt"), "WARM_FROM": str(TOY),
         "FAIRSEQ_BIN": str(BIN), "CPU": "1", "NICE": "0", "OMP_NUM_THREADS": "1",
@@ -63,8 +63,9 @@ def train(work: Path, data: Path, max_update: int) -> str:
         "SAVE_INTERVAL": "1000",
         # the toy was trained on 200 copies of the sample, this data is one copy: other batches
         "WARM_NEXT_EPOCH": "1",
+        **extra_env,
     }
-    result = subprocess.run(["bash", str(ROOT / "eval/recipe/train.sh"), "de-en"], env=env, capture_output=True, text=True)
+    result = subprocess.run(["bash", str(ROOT / "eval/recipe/train.sh"), direction], env=env, capture_output=True, text=True)
     log = (work / "ckpt" / "train.log").read_text(encoding="utf-8")
     assert result.returncode == 0, log[-3000:]
     return log
@@ -108,4 +109,38 @@ def test_warm_start_refuses_a_vocabulary_other_than_the_bundles(tmp_path):
     )
     assert result.returncode != 0
     assert "is not the bundle's" in result.stderr and "prepare_data.py --bundle" in result.stderr
+    assert not (tmp_path / "ckpt" / "warm_start.pt").exists()
+
+
+def test_train_sh_starts_the_reverse_direction_from_a_bundle_with_a_joint_vocabulary(tmp_path):
+    data = binarize_sample(tmp_path, "en", "de")
+
+    log = train(tmp_path, data, TOY_UPDATES + 2, "en-de", WARM_REVERSE="1")
+    assert re.search(rf"warm start from bundle toy-deen: optimizer reset, update count {TOY_UPDATES} continued", log), log[-3000:]
+    warm = torch.load(tmp_path / "ckpt" / "warm_start.pt", map_location="cpu", weights_only=False)
+    assert warm["extra_state"]["aligner_warm_start"]["from_direction"] == "de-en"
+    state = last_state(tmp_path)
+    assert state["optimizer_history"][-1]["num_updates"] == TOY_UPDATES + 2
+    task = state["cfg"]["task"]
+    assert (task["source_lang"], task["target_lang"]) == ("en", "de")
+    # the toy's encoder embedding starts the en->de encoder: shared with the decoder, as the toy's was
+    toy = torch.load(TOY / "model.pt", map_location="cpu", weights_only=False)["model"]
+    start = warm["model"]["encoder.embed_tokens.weight"]
+    assert torch.equal(start, toy["encoder.embed_tokens.weight"].float())
+    assert torch.equal(state["model"]["encoder.embed_tokens.weight"], state["model"]["decoder.embed_tokens.weight"])
+
+
+def test_warm_start_refuses_the_reverse_direction_without_a_joint_vocabulary(tmp_path):
+    bundle = FIXTURES["prenorm-bpe"]
+    data = tmp_path / "bin"
+    data.mkdir()
+    for lang in ("de", "en"):
+        (data / f"dict.{lang}.txt").write_bytes((bundle / f"dict.{lang}.txt").read_bytes())
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "eval/recipe/warm_start.py"), str(bundle), str(tmp_path / "ckpt"), "--data-dir", str(data),
+         "-s", "en", "-t", "de", "--reverse-direction"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode != 0
+    assert "only a model with one joint vocabulary can start the reverse direction" in result.stderr
     assert not (tmp_path / "ckpt" / "warm_start.pt").exists()

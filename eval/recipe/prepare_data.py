@@ -243,14 +243,17 @@ def encode_file(model: Path, src: Path, dst: Path) -> None:
 
 
 def binarize(enc: Path, out_bin: Path, fairseq_bin: Path, joined: bool, workers: int,
-             dictionaries: dict[str, Path] | None = None, align_suffix: str | None = None) -> None:
+             dictionaries: dict[str, Path] | None = None, align_suffix: str | None = None,
+             direction: tuple[str, str] = ("de", "en")) -> None:
     """fairseq-preprocess; ``dictionaries`` (per language) fixes the vocabulary instead of
-    building it, ``align_suffix`` also binarizes <enc>/train.<suffix> piece alignments."""
-    cmd = [str(fairseq_bin / "fairseq-preprocess"), "--source-lang", "de", "--target-lang", "en",
+    building it, ``align_suffix`` also binarizes <enc>/train.<suffix> piece alignments (indices
+    source first, in ``direction``)."""
+    src, tgt = direction
+    cmd = [str(fairseq_bin / "fairseq-preprocess"), "--source-lang", src, "--target-lang", tgt,
            "--trainpref", str(enc / "train"), "--validpref", str(enc / "valid"),
            "--testpref", str(enc / "test"), "--destdir", str(out_bin), "--workers", str(workers)]
     if dictionaries is not None:
-        cmd += ["--srcdict", str(dictionaries["de"]), "--tgtdict", str(dictionaries["en"])]
+        cmd += ["--srcdict", str(dictionaries[src]), "--tgtdict", str(dictionaries[tgt])]
     elif joined:
         cmd.append("--joined-dictionary")
     if align_suffix is not None:

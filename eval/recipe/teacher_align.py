@@ -22,6 +22,12 @@ Writes ``<state>/spm_enc/train.align`` (fairseq's ``--align-suffix align``), bin
 valid with the existing dictionaries into ``<state>/bin_align`` (the guided model's data directory;
 ``bin/`` is left alone for the plain models), and records settings, counts and timings in
 ``<state>/teacher.json`` with a few projected lines for a hand check.
+
+``--direction en-de`` (after a de-en run; eflomal is not run again) writes the teacher of a reverse
+model: the same two eflomal directions with their roles swapped (eflomal's en->de links play the
+forward model in grow-diag-final-and), projected onto en pieces x de pieces, in
+``spm_enc/train.align.en-de``, binarized as en-de beside the de-en files in ``bin_align``
+(report: ``teacher.en-de.json``).
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from prepare_data import binarize  # noqa: E402
 from aligner.symmetrize import symmetrize  # noqa: E402
 
 SYMMETRIZATION = "grow-diag-final-and"
+DIRECTIONS = ("de-en", "en-de")
 WORD_START = "\u2581"
 
 
@@ -73,6 +80,22 @@ def project(links: set[tuple[int, int]], src_words: list[int], tgt_words: list[i
     return sorted(out, key=lambda link: (link[1], link[0]))
 
 
+def transposed(links: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    return [(j, i) for i, j in links]
+
+
+def word_links(forward: str, reverse: str, direction: str) -> set[tuple[int, int]]:
+    """The teacher's word links of one pair, source first in ``direction``.
+
+    eflomal's two link files are both written de-en; its de->en links play the forward model
+    for a de-en student, its en->de links for an en-de one (grow-diag-final-and is not symmetric
+    in its two inputs).
+    """
+    if direction == "de-en":
+        return symmetrize(parse_links(forward), parse_links(reverse), SYMMETRIZATION)
+    return symmetrize(transposed(parse_links(reverse)), transposed(parse_links(forward)), SYMMETRIZATION)
+
+
 def format_links(links: list[tuple[int, int]]) -> str:
     return " ".join(f"{i}-{j}" for i, j in links)
 
@@ -94,6 +117,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--fairseq-bin", type=Path, default=HERE.parents[1] / ".venv" / "bin")
     parser.add_argument("--reuse", action="store_true", help="keep existing eflomal link files; only project and binarize")
     parser.add_argument("--train-limit", type=int, help="only the first N pairs (smoke tests)")
+    parser.add_argument("--direction", choices=DIRECTIONS, default="de-en",
+                        help="the guided model's direction; en-de reuses the de-en run's eflomal links")
     return parser.parse_args()
 
 
@@ -108,7 +133,10 @@ def main() -> None:
     src_lines, tgt_lines = src_lines[: args.train_limit], tgt_lines[: args.train_limit]
     forward_path, reverse_path = work / "train.forward.align", work / "train.reverse.align"
     corpus_src, corpus_tgt = work / "train.de", work / "train.en"
-    if not (args.reuse and forward_path.is_file() and reverse_path.is_file()):
+    reuse = args.reuse or args.direction != "de-en"
+    if not (reuse and forward_path.is_file() and reverse_path.is_file()):
+        if args.direction != "de-en":
+            sys.exit(f"error: {forward_path} or {reverse_path} is missing: run the de-en teacher first")
         write_corpus(corpus_src, src_lines)
         write_corpus(corpus_tgt, tgt_lines)
         print(f"eflomal on {len(src_lines):,} training pairs ...", file=sys.stderr, flush=True)
@@ -119,20 +147,24 @@ def main() -> None:
     else:
         eflomal_seconds = json.loads((state / "teacher.json").read_text())["eflomal"]["wall_time_s"]
 
+    src_lang, tgt_lang = args.direction.split("-")
+    if args.direction != "de-en":
+        src_lines, tgt_lines = tgt_lines, src_lines
     forward, reverse = read_lines(forward_path), read_lines(reverse_path)
-    src_pieces = read_lines(state / "spm_enc/train.de")[: args.train_limit]
-    tgt_pieces = read_lines(state / "spm_enc/train.en")[: args.train_limit]
+    src_pieces = read_lines(state / f"spm_enc/train.{src_lang}")[: args.train_limit]
+    tgt_pieces = read_lines(state / f"spm_enc/train.{tgt_lang}")[: args.train_limit]
     if not (len(forward) == len(reverse) == len(src_pieces) == len(tgt_pieces) == len(src_lines)):
         sys.exit("error: the link files and spm_enc/train.* do not have one line per training pair")
 
     counts = {"pairs": len(src_lines), "word_links": 0, "piece_links": 0, "pairs_without_links": 0,
               "target_pieces": 0, "target_pieces_linked": 0}
     samples = []
-    align_file = state / "spm_enc/train.align"
+    align_suffix = "align" if args.direction == "de-en" else f"align.{args.direction}"
+    align_file = state / f"spm_enc/train.{align_suffix}"
     with open(align_file, "w", encoding="utf-8", newline="\n") as out:
         for number, (fwd, rev, s_text, t_text, s_pieces, t_pieces) in enumerate(
                 zip(forward, reverse, src_lines, tgt_lines, src_pieces, tgt_pieces), start=1):
-            words = symmetrize(parse_links(fwd), parse_links(rev), SYMMETRIZATION)
+            words = word_links(fwd, rev, args.direction)
             src_words, tgt_words = piece_words(s_pieces.split(" ")), piece_words(t_pieces.split(" "))
             if src_words[-1] + 1 != len(s_text.split(" ")) or tgt_words[-1] + 1 != len(t_text.split(" ")):
                 sys.exit(f"error: line {number}: the pieces of spm_enc/train do not make the words of tok/train")
@@ -146,18 +178,22 @@ def main() -> None:
             counts["target_pieces_linked"] += len({j for _, j in links})
             out.write(format_links(links) + "\n")
             if number in (1, 2, 1000, 50000) and len(samples) < 4:
-                samples.append({"line": number, "de": s_text, "en": t_text, "de_pieces": s_pieces, "en_pieces": t_pieces,
-                                "word_links": format_links(sorted(words)), "piece_links": format_links(links)})
+                samples.append({"line": number, src_lang: s_text, tgt_lang: t_text, f"{src_lang}_pieces": s_pieces,
+                                f"{tgt_lang}_pieces": t_pieces, "word_links": format_links(sorted(words)),
+                                "piece_links": format_links(links)})
 
     binarize_started = time.time()
     out_bin = state / "bin_align"
-    if out_bin.exists():
-        shutil.rmtree(out_bin)
+    if out_bin.exists() and args.direction == "de-en":
+        shutil.rmtree(out_bin)  # the en-de files, if any, came from the teacher replaced here
     dictionaries = {lang: state / "bin" / f"dict.{lang}.txt" for lang in ("de", "en")}
-    binarize(state / "spm_enc", out_bin, args.fairseq_bin, True, 2, dictionaries, align_suffix="align")
+    binarize(state / "spm_enc", out_bin, args.fairseq_bin, True, 2, dictionaries, align_suffix=align_suffix,
+             direction=(src_lang, tgt_lang))
     report = {
-        "teacher": "eflomal on the NMT training pairs only (tok/train), symmetrized " + SYMMETRIZATION,
-        "projection": "word link (i, j) -> all (piece of source word i, piece of target word j); 0-based, </s> excluded",
+        "teacher": "eflomal on the NMT training pairs only (tok/train), symmetrized " + SYMMETRIZATION
+                   + ("" if args.direction == "de-en" else ", its en->de links as the forward direction"),
+        "direction": args.direction,
+        "projection": f"word link (i, j) -> all (piece of {src_lang} word i, piece of {tgt_lang} word j); 0-based, </s> excluded",
         "eflomal": {"model": args.model, "n_samplers": args.n_samplers, "rel_iterations": args.rel_iterations,
                     "null_prior": args.null_prior, "threads": args.threads,
                     "iterations": list(default_iterations(len(src_lines), args.model, args.rel_iterations)),
@@ -168,7 +204,8 @@ def main() -> None:
         "bin": str(out_bin.relative_to(state)),
         "wall_time_s": {"total": round(time.time() - started, 1), "binarize": round(time.time() - binarize_started, 1)},
     }
-    (state / "teacher.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    report_name = "teacher.json" if args.direction == "de-en" else f"teacher.{args.direction}.json"
+    (state / report_name).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(json.dumps(counts))
 
 

@@ -14,6 +14,8 @@
 # checkpoint (float32 weights, optimizer reset, update count and epoch position continued) that
 # fairseq loads once (--continue-once). WARM_FROM= (empty) trains from scratch. WARM_NEXT_EPOCH=1
 # starts the epoch after the bundle's instead of its exact position (needed when the data differs).
+# WARM_REVERSE=1: WARM_FROM translates the other way (en->de started from the de->en bundle; one
+# joint vocabulary), passed to warm_start.py as --reverse-direction (the epoch restarts).
 #
 # Every setting below can be overridden from the environment, e.g. for the paper's setting on a GPU:
 #   STATE=/data/europarl_deen ARCH=transformer_iwslt_de_en EMBED_DIM=512 FFN_DIM=1024 HEADS=4 \
@@ -68,6 +70,7 @@ fi
 DATA=${DATA:-$STATE/bin}
 [[ -f "$DEFAULT_WARM/aligner.json" ]] || DEFAULT_WARM=
 WARM_FROM=${WARM_FROM-$DEFAULT_WARM}
+WARM_REVERSE=${WARM_REVERSE:-0}
 
 ARCH=${ARCH:-transformer}
 ENC_LAYERS=${ENC_LAYERS:-6}
@@ -128,7 +131,8 @@ WARM_ARGS=()
 if [[ ! -f "$SAVE_DIR/checkpoint_last.pt" && -n "$WARM_FROM" ]]; then
   if [[ ! -f "$SAVE_DIR/warm_start.pt" ]]; then
     "$FAIRSEQ_BIN/python" "$HERE/warm_start.py" "$WARM_FROM" "$SAVE_DIR" --data-dir "$DATA" \
-      -s "$SRC" -t "$TGT" --criterion "$CRITERION" ${WARM_NEXT_EPOCH:+--next-epoch} >> "$LOG" 2>&1
+      -s "$SRC" -t "$TGT" --criterion "$CRITERION" ${WARM_NEXT_EPOCH:+--next-epoch} \
+      $([[ "$WARM_REVERSE" == 1 ]] && echo --reverse-direction) >> "$LOG" 2>&1
   fi
   WARM_ARGS=(--continue-once "$SAVE_DIR/warm_start.pt")
 fi

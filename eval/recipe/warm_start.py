@@ -19,6 +19,11 @@ train.sh runs this only when the save dir has no ``checkpoint_last.pt``, and pas
 own ``checkpoint_last.pt``. The vocabulary must be the bundle's (``prepare_data.py --bundle``):
 this script refuses a data directory whose dictionaries differ.
 
+``--reverse-direction`` starts the model of the other direction (en->de from the de->en bundle):
+with one joint vocabulary and all embeddings shared, every weight has the shape the reverse
+model needs, and its encoder already embeds the new source language. The data differ, so the
+epoch restarts (``--next-epoch``); the update count, hence the learning rate, continues.
+
     .venv/bin/python eval/recipe/warm_start.py data/models/deen-small SAVE_DIR --data-dir STATE/bin \
         --criterion label_smoothed_cross_entropy
 """
@@ -67,6 +72,15 @@ def check_vocabulary(bundle: Path, data_dir: Path, langs: tuple[str, str]) -> No
                 f"`prepare_data.py --bundle {bundle}` so the vocabulary is the one the weights were trained on")
 
 
+def check_joint_vocabulary(bundle: Path, langs: tuple[str, str]) -> None:
+    """A model starts the reverse direction only if its two sides share one vocabulary: its
+    encoder then already embeds the new source language (as its decoder did)."""
+    first, second = (bundle / f"dict.{lang}.txt" for lang in langs)
+    if first.read_bytes() != second.read_bytes():
+        raise SystemExit(f"warm_start.py: {first} and {second} differ: only a model with one joint vocabulary "
+                         "can start the reverse direction")
+
+
 def continued_iterator(iterator: dict, next_epoch: bool) -> dict:
     """The exported run's position in its epoch, or the start of its next epoch.
 
@@ -109,19 +123,26 @@ def main() -> None:
     parser.add_argument("--criterion", choices=sorted(CRITERIA), default="label_smoothed_cross_entropy")
     parser.add_argument("--next-epoch", action="store_true",
                         help="start the epoch after the bundle's instead of continuing its position (data other than the exported run's)")
+    parser.add_argument("--reverse-direction", action="store_true",
+                        help="the bundle translates -t into -s: start the reverse model from it (joint vocabulary only; implies --next-epoch)")
     args = parser.parse_args()
 
     if (args.save_dir / "checkpoint_last.pt").exists():
         raise SystemExit(f"warm_start.py: {args.save_dir} already has checkpoint_last.pt; training resumes from that")
     info = json.loads((args.bundle / "aligner.json").read_text(encoding="utf-8"))
-    if (info.get("source_lang"), info.get("target_lang")) != (args.source_lang, args.target_lang):
+    wanted = (args.target_lang, args.source_lang) if args.reverse_direction else (args.source_lang, args.target_lang)
+    if (info.get("source_lang"), info.get("target_lang")) != wanted:
         raise SystemExit(f"warm_start.py: {args.bundle} is a {info.get('source_lang')}->{info.get('target_lang')} model, "
-                         f"not {args.source_lang}->{args.target_lang}")
+                         f"not {wanted[0]}->{wanted[1]}")
     check_vocabulary(args.bundle, args.data_dir, (args.source_lang, args.target_lang))
+    if args.reverse_direction:
+        check_joint_vocabulary(args.bundle, (args.source_lang, args.target_lang))
     checkpoint = args.bundle / info["checkpoint"]
     state = read_checkpoint(checkpoint)
     training = bundle_training(args.bundle, info, state)
-    warm = warm_start_state(state, training, args.criterion, file_sha256(checkpoint), args.next_epoch)
+    warm = warm_start_state(state, training, args.criterion, file_sha256(checkpoint), args.next_epoch or args.reverse_direction)
+    if args.reverse_direction:
+        warm["extra_state"]["aligner_warm_start"]["from_direction"] = f"{wanted[0]}-{wanted[1]}"
     args.save_dir.mkdir(parents=True, exist_ok=True)
     out = args.save_dir / WARM_START_FILE
     torch.save(warm, out)
