@@ -128,11 +128,12 @@ TRAIN=("$FAIRSEQ_BIN/python" "$HERE/fairseq_train.py")
 [[ "$BF16" == 1 ]] && EXTRA_ARGS="--bf16 $EXTRA_ARGS"
 
 WARM_ARGS=()
+REVERSE_FLAG=()
+[[ "$WARM_REVERSE" == 1 ]] && REVERSE_FLAG=(--reverse-direction)
 if [[ ! -f "$SAVE_DIR/checkpoint_last.pt" && -n "$WARM_FROM" ]]; then
   if [[ ! -f "$SAVE_DIR/warm_start.pt" ]]; then
     "$FAIRSEQ_BIN/python" "$HERE/warm_start.py" "$WARM_FROM" "$SAVE_DIR" --data-dir "$DATA" \
-      -s "$SRC" -t "$TGT" --criterion "$CRITERION" ${WARM_NEXT_EPOCH:+--next-epoch} \
-      $([[ "$WARM_REVERSE" == 1 ]] && echo --reverse-direction) >> "$LOG" 2>&1
+      -s "$SRC" -t "$TGT" --criterion "$CRITERION" ${WARM_NEXT_EPOCH:+--next-epoch} "${REVERSE_FLAG[@]}" >> "$LOG" 2>&1
   fi
   WARM_ARGS=(--continue-once "$SAVE_DIR/warm_start.pt")
 fi
