@@ -8,7 +8,7 @@ DEMO_VENV ?= .venv-demo
 DEMO_STAMP := $(DEMO_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: gpu-prep venv test demo fixtures docs-image prepare-data teacher train-deen train-guided train-guided-full train-ende teacher-ende train-guided-ende track-guided track-guided-full track-guided-ende export-latest bench eflomal-baseline track-deen track-ende deen-best deen-measures paper-slice hf-opus-mt clean
+.PHONY: gpu-prep venv test demo fixtures docs-image prepare-data teacher train-deen train-guided train-guided-full teacher-awi train-guided-awi track-guided-awi train-ende teacher-ende train-guided-ende track-guided track-guided-full track-guided-ende export-latest bench eflomal-baseline track-deen track-ende deen-best deen-measures paper-slice hf-opus-mt clean
 
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
@@ -75,6 +75,14 @@ train-guided: $(STAMP)
 # The same with --full-context-alignment (read with `--step full`); save dir ckpt_de_en_guided_full.
 train-guided-full: $(STAMP)
 	GUIDED=1 FULL_CONTEXT=1 bash eval/recipe/train.sh de-en
+
+# The teacher's links at the step that reads each target piece (AWI, what the presets read), binarized into
+# bin_align_awi, and a guided run supervising head 1 of decoder layer 3 there; save dir ckpt_de_en_guided_awi.
+teacher-awi: $(STAMP)
+	$(PY) eval/recipe/teacher_align.py --state $(STATE) --step awi
+
+train-guided-awi: $(STAMP)
+	GUIDED=1 GUIDED_STEP=awi bash eval/recipe/train.sh de-en
 
 # The reverse guided model for symmetrization: its teacher (the same eflomal links, roles swapped,
 # binarized en-de into bin_align), then en->de transformer_align started from the de->en guided
@@ -147,6 +155,10 @@ track-guided: $(STAMP)
 track-guided-full: $(STAMP)
 	$(PY) eval/track_checkpoints.py --save-dir $(STATE)/ckpt_de_en_guided_full --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model \
 		--heads --results eval/results/deen-guided-full-training-curve.json
+
+track-guided-awi: $(STAMP)
+	$(PY) eval/track_checkpoints.py --save-dir $(STATE)/ckpt_de_en_guided_awi --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model \
+		--heads --results eval/results/deen-guided-awi-training-curve.json
 
 track-guided-ende: $(STAMP)
 	$(PY) eval/track_checkpoints.py --save-dir $(STATE)/ckpt_en_de_guided --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model \

@@ -45,3 +45,12 @@ def test_word_links_project_onto_every_piece_pair(teacher):
     en_words, de_words = teacher.piece_words(["\u2581mal", "es", "\u2581."]), teacher.piece_words(["\u2581männer", "\u2581."])
     assert en_words == [0, 0, 1] and de_words == [0, 1]
     assert teacher.project({(0, 0), (1, 1)}, en_words, de_words) == [(0, 0), (1, 0), (2, 1)]
+
+
+def test_awi_supervision_moves_each_link_to_the_step_that_reads_the_piece(teacher):
+    # target "▁two ▁men ▁." (3 pieces): the decoder reads </s> ▁two ▁men ▁. at positions 0..3, and
+    # fairseq keeps a pair's links only if every target index is below 3, so the links of "▁."
+    # (position 3) go; position 0 (reading </s>) never gets one.
+    links = [(0, 0), (1, 1), (2, 1), (3, 2)]
+    assert teacher.input_step(links, 3) == [(0, 1), (1, 2), (2, 2)]
+    assert teacher.input_step([(0, 0)], 1) == []

@@ -144,3 +144,46 @@ def test_warm_start_refuses_the_reverse_direction_without_a_joint_vocabulary(tmp
     assert result.returncode != 0
     assert "only a model with one joint vocabulary can start the reverse direction" in result.stderr
     assert not (tmp_path / "ckpt" / "warm_start.pt").exists()
+
+
+def test_train_sh_supervises_the_input_step_of_decoder_layer_3_with_guided_step_awi(tmp_path):
+    """GUIDED_STEP=awi reads <state>/bin_align_awi and supervises 0-based decoder layer 2 (the toy has 3)."""
+    data = binarize_sample(tmp_path)
+    awi = tmp_path / "bin_align_awi"
+    data.rename(awi)
+    # one link per pair: the first source piece to the decoder position reading the first target
+    # piece (1); every pair has at least two target pieces, so position 1 is in fairseq's range
+    lines = (tmp_path / "spm_enc" / "train.en").read_text(encoding="utf-8").splitlines()
+    assert all(len(line.split()) >= 2 for line in lines)
+    (tmp_path / "spm_enc" / "train.align.awi").write_text("0-1\n" * len(lines), encoding="utf-8")
+    subprocess.run(
+        [str(BIN / "fairseq-preprocess"), "--source-lang", "de", "--target-lang", "en", "--trainpref",
+         str(tmp_path / "spm_enc" / "train"), "--destdir", str(awi), "--srcdict", str(TOY / "dict.de.txt"),
+         "--tgtdict", str(TOY / "dict.en.txt"), "--align-suffix", "align.awi", "--workers", "1"],
+        check=True, capture_output=True,
+    )
+    env = {**os.environ, "STATE": str(tmp_path), "SAVE_DIR": str(tmp_path / "ckpt"), "WARM_FROM": str(TOY),
+           "FAIRSEQ_BIN": str(BIN), "CPU": "1", "NICE": "0", "OMP_NUM_THREADS": "1", "ENC_LAYERS": "2", "DEC_LAYERS": "3",
+           "EMBED_DIM": "32", "FFN_DIM": "64", "HEADS": "4", "LR": str(TOY_LR), "WARMUP": str(TOY_WARMUP),
+           "MAX_TOKENS": "2000", "MAX_UPDATE": str(TOY_UPDATES + 2), "SAVE_INTERVAL": "1000", "WARM_NEXT_EPOCH": "1",
+           "GUIDED": "1", "GUIDED_STEP": "awi"}
+    result = subprocess.run(["bash", str(ROOT / "eval/recipe/train.sh"), "de-en"], env=env, capture_output=True, text=True)
+    log = (tmp_path / "ckpt" / "train.log").read_text(encoding="utf-8")
+    assert result.returncode == 0, log[-3000:]
+    assert "alignment size mismatch" not in log
+    cfg = last_state(tmp_path)["cfg"]
+    assert cfg["task"]["data"] == str(awi)
+    assert cfg["model"].alignment_layer == 2 and cfg["model"].full_context_alignment is False
+    assert cfg["criterion"]["_name"] == "label_smoothed_cross_entropy_with_alignment"
+    assert last_state(tmp_path)["optimizer_history"][-1]["num_updates"] == TOY_UPDATES + 2
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"GUIDED_STEP": "full"}, "GUIDED_STEP must be awo or awi"),
+    ({"GUIDED_STEP": "awi", "FULL_CONTEXT": "1"}, "does not combine with FULL_CONTEXT=1"),
+])
+def test_train_sh_refuses_a_guided_step_it_cannot_train(tmp_path, env, message):
+    result = subprocess.run(["bash", str(ROOT / "eval/recipe/train.sh"), "de-en"],
+                            env={**os.environ, "STATE": str(tmp_path), "GUIDED": "1", **env}, capture_output=True, text=True)
+    assert result.returncode == 2 and message in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -28,6 +28,14 @@ model: the same two eflomal directions with their roles swapped (eflomal's en->d
 forward model in grow-diag-final-and), projected onto en pieces x de pieces, in
 ``spm_enc/train.align.en-de``, binarized as en-de beside the de-en files in ``bin_align``
 (report: ``teacher.en-de.json``).
+
+``--step awi`` moves the supervision from the decoder step that predicts each target piece
+(fairseq's convention, AWO) to the step that reads it as input (AWI, the step aligner's presets
+read): link (i, j) becomes (i, j + 1), since the decoder's input at position j + 1 is piece j.
+The last piece's links are dropped, because position ``len(pieces)`` (the one that predicts
+``</s>``) is out of the range fairseq accepts, and one such index would make it skip the whole
+pair. Written to ``spm_enc/train.align.awi`` (en-de: ``train.align.en-de.awi``), binarized into
+``<state>/bin_align_awi``, report ``teacher.awi.json`` (``teacher.en-de.awi.json``).
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ from aligner.symmetrize import symmetrize  # noqa: E402
 
 SYMMETRIZATION = "grow-diag-final-and"
 DIRECTIONS = ("de-en", "en-de")
+STEPS = ("awo", "awi")
 WORD_START = "\u2581"
 
 
@@ -78,6 +87,15 @@ def project(links: set[tuple[int, int]], src_words: list[int], tgt_words: list[i
         tgt_pieces.setdefault(word, []).append(piece)
     out = {(s, t) for i, j in links for s in src_pieces.get(i, ()) for t in tgt_pieces.get(j, ())}
     return sorted(out, key=lambda link: (link[1], link[0]))
+
+
+def input_step(links: list[tuple[int, int]], target_pieces: int) -> list[tuple[int, int]]:
+    """Links (source piece, target piece) as (source piece, decoder position that reads the piece).
+
+    Position 0 reads ``</s>`` and gets no link; the last piece's position is dropped (see the
+    module docstring), so every index stays below ``target_pieces``.
+    """
+    return [(i, j + 1) for i, j in links if j + 1 < target_pieces]
 
 
 def transposed(links: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -119,6 +137,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--train-limit", type=int, help="only the first N pairs (smoke tests)")
     parser.add_argument("--direction", choices=DIRECTIONS, default="de-en",
                         help="the guided model's direction; en-de reuses the de-en run's eflomal links")
+    parser.add_argument("--step", choices=STEPS, default="awo",
+                        help="the decoder step supervised: awo predicts the piece (fairseq's convention), awi reads it")
     return parser.parse_args()
 
 
@@ -133,9 +153,10 @@ def main() -> None:
     src_lines, tgt_lines = src_lines[: args.train_limit], tgt_lines[: args.train_limit]
     forward_path, reverse_path = work / "train.forward.align", work / "train.reverse.align"
     corpus_src, corpus_tgt = work / "train.de", work / "train.en"
-    reuse = args.reuse or args.direction != "de-en"
+    first_run = args.direction == "de-en" and args.step == "awo"
+    reuse = args.reuse or not first_run
     if not (reuse and forward_path.is_file() and reverse_path.is_file()):
-        if args.direction != "de-en":
+        if not first_run:
             sys.exit(f"error: {forward_path} or {reverse_path} is missing: run the de-en teacher first")
         write_corpus(corpus_src, src_lines)
         write_corpus(corpus_tgt, tgt_lines)
@@ -160,6 +181,8 @@ def main() -> None:
               "target_pieces": 0, "target_pieces_linked": 0}
     samples = []
     align_suffix = "align" if args.direction == "de-en" else f"align.{args.direction}"
+    step_suffix = "" if args.step == "awo" else f".{args.step}"
+    align_suffix += step_suffix
     align_file = state / f"spm_enc/train.{align_suffix}"
     with open(align_file, "w", encoding="utf-8", newline="\n") as out:
         for number, (fwd, rev, s_text, t_text, s_pieces, t_pieces) in enumerate(
@@ -169,6 +192,8 @@ def main() -> None:
             if src_words[-1] + 1 != len(s_text.split(" ")) or tgt_words[-1] + 1 != len(t_text.split(" ")):
                 sys.exit(f"error: line {number}: the pieces of spm_enc/train do not make the words of tok/train")
             links = project(words, src_words, tgt_words)
+            if args.step == "awi":
+                links = input_step(links, len(tgt_words))
             if any(i >= len(src_words) or j >= len(tgt_words) for i, j in links):
                 sys.exit(f"error: line {number}: a projected link is out of range")
             counts["word_links"] += len(words)
@@ -183,7 +208,7 @@ def main() -> None:
                                 "piece_links": format_links(links)})
 
     binarize_started = time.time()
-    out_bin = state / "bin_align"
+    out_bin = state / f"bin_align{step_suffix.replace('.', '_')}"
     if out_bin.exists() and args.direction == "de-en":
         shutil.rmtree(out_bin)  # the en-de files, if any, came from the teacher replaced here
     dictionaries = {lang: state / "bin" / f"dict.{lang}.txt" for lang in ("de", "en")}
@@ -193,6 +218,7 @@ def main() -> None:
         "teacher": "eflomal on the NMT training pairs only (tok/train), symmetrized " + SYMMETRIZATION
                    + ("" if args.direction == "de-en" else ", its en->de links as the forward direction"),
         "direction": args.direction,
+        "step": args.step,
         "projection": f"word link (i, j) -> all (piece of {src_lang} word i, piece of {tgt_lang} word j); 0-based, </s> excluded",
         "eflomal": {"model": args.model, "n_samplers": args.n_samplers, "rel_iterations": args.rel_iterations,
                     "null_prior": args.null_prior, "threads": args.threads,
@@ -204,7 +230,7 @@ def main() -> None:
         "bin": str(out_bin.relative_to(state)),
         "wall_time_s": {"total": round(time.time() - started, 1), "binarize": round(time.time() - binarize_started, 1)},
     }
-    report_name = "teacher.json" if args.direction == "de-en" else f"teacher.{args.direction}.json"
+    report_name = ("teacher" if args.direction == "de-en" else f"teacher.{args.direction}") + step_suffix + ".json"
     (state / report_name).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(json.dumps(counts))
 

@@ -43,7 +43,23 @@ GUIDED=${GUIDED:-0}
 # without the causal mask (fairseq's --full-context-alignment, Garg et al. 2019 sec. 4.2); aligner
 # reads it with `--step full`. Its own save dir: the objective differs from the causal run's.
 FULL_CONTEXT=${FULL_CONTEXT:-0}
+# GUIDED_STEP=awi (with GUIDED=1): the teacher's links moved to the step that reads each target piece
+# (<state>/bin_align_awi from `teacher_align.py --step awi`), the step aligner's presets read; the
+# supervised layer defaults to decoder layer 3 (0-based 2), whose head 1 the causal run's dev sweep chose.
+GUIDED_STEP=${GUIDED_STEP:-awo}
+case "$GUIDED_STEP" in
+  awo|awi) ;;
+  *) echo "train.sh: GUIDED_STEP must be awo or awi" >&2; exit 2 ;;
+esac
+if [[ "$GUIDED_STEP" == awi && "$FULL_CONTEXT" == 1 ]]; then
+  echo "train.sh: GUIDED_STEP=awi supervises the causal pass; it does not combine with FULL_CONTEXT=1" >&2; exit 2
+fi
 if [[ "$GUIDED" == 1 ]]; then
+  if [[ "$GUIDED_STEP" == awi ]]; then
+    DATA=${DATA:-$STATE/bin_align_awi}
+    SAVE_DIR=${SAVE_DIR:-$STATE/ckpt_${SRC}_${TGT}_guided_awi}
+    ALIGNMENT_LAYER=${ALIGNMENT_LAYER:-2}
+  fi
   DATA=${DATA:-$STATE/bin_align}
   if [[ "$FULL_CONTEXT" == 1 ]]; then
     SAVE_DIR=${SAVE_DIR:-$STATE/ckpt_${SRC}_${TGT}_guided_full}
