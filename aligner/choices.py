@@ -25,6 +25,12 @@ NORMALIZATIONS = ("rows", "columns")
 SYMMETRIZATIONS = ("intersect", "union", "grow-diag", "grow-diag-final", "grow-diag-final-and")
 DEVICES = ("cpu", "cuda", "auto")
 DTYPES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}  # name -> signature label
+# A token budget bounds a batch's memory whatever the sentence lengths (32 pairs of long sentences
+# made batches of thousands of tokens), and ~1,000 padded tokens keep one layer's activations in a
+# CPU core's caches: on one thread 1.2x faster than 4,000-token batches, 1.0-1.07x than 32 pairs a
+# batch (eval/results/bench.md, "Batch shape"). A GPU wants far more (--max-tokens 16000).
+DEFAULT_BATCH_SIZE = 256
+DEFAULT_MAX_TOKENS = 1000
 
 
 def check_choice(name: str, value: object, allowed) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Optional
 
-from .choices import DEVICES, DTYPES, STEPS, check_choice  # noqa: F401  (STEPS, DEVICES: for importers)
+from .choices import DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOKENS, DEVICES, DTYPES, STEPS, check_choice  # noqa: F401  (STEPS, DEVICES: for importers)
 from .decisions import DecisionRule
 from .errors import ConfigError
 from .extraction import Extraction, default_layer  # noqa: F401  (default_layer: for importers)
@@ -103,8 +103,8 @@ class ModelSource:
 @dataclass(frozen=True)
 class RunOptions:
     skip_long: bool = False  # pairs longer than the model's positions: empty line instead of an error
-    batch_size: int = 32
-    max_tokens: Optional[int] = None  # padded tokens per batch, on top of batch_size
+    batch_size: int = DEFAULT_BATCH_SIZE
+    max_tokens: Optional[int] = DEFAULT_MAX_TOKENS  # padded tokens per batch (pairs x longest side), on top of batch_size; None: no bound
     chunk_size: int = 10_000  # input lines sorted, batched and written together
     device: str = "auto"
     dtype: str = "float32"  # of the model's weights and activations; softmax and measures stay float32

@@ -11,6 +11,8 @@ ratios measured in one run mean something; absolute pairs/s are context.
 Configurations:
   (a) aligner, batched, with the bundle's own setting (its preset, as `aligner align` with no option)
       and with the last layer instead;
+      Also the default setting under the batch shapes aligner's default replaced (``BATCHINGS``), in
+      one process, interleaved rounds;
   (b) the paper's way: one sentence per forward pass, every decoder layer, the vocabulary
       projection, and the heads x target x source x dim weighted vectors materialized per layer;
   (c) real fairseq (fairseq-fixed): teacher-forced forward passes with the vocabulary projection
@@ -45,6 +47,8 @@ from bench_fairseq import child_fairseq_generate, fairseq_available  # noqa: E40
 from bench_floor import child_floor, floor_lines, matmul_rate  # noqa: E402
 from newstest import write_newstest  # noqa: E402
 
+from aligner.choices import DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOKENS  # noqa: E402
+
 
 # --- children ---------------------------------------------------------------------------
 
@@ -59,7 +63,7 @@ def default_aligner(args, dtype: str = "float32", **overrides):
     """The aligner ``aligner align --path MODEL`` runs with no setting option: the bundle's own preset."""
     from aligner.pipeline import Aligner
 
-    return Aligner.from_pretrained(args.model, device=args.device, max_tokens=args.max_tokens, batch_size=1000, dtype=dtype, **overrides)
+    return Aligner.from_pretrained(args.model, device=args.device, max_tokens=args.max_tokens, batch_size=args.batch_size, dtype=dtype, **overrides)
 
 
 def child_aligner(args, layer_choice: str, dtype: str = "float32") -> dict:
@@ -75,6 +79,32 @@ def child_aligner(args, layer_choice: str, dtype: str = "float32") -> dict:
     config = aligner.config
     return {"seconds": time.perf_counter() - started, "pairs": len(pairs), "links": links, "layer": config.layers[0],
             "measure": config.measure, "step": config.step}
+
+
+# (batch size, max tokens): aligner's default first, then the batching it replaced: the CLI's old
+# default (32 pairs, no token budget) and this bench's old one (4,000 tokens).
+BATCHINGS = ((None, None), (32, None), (1000, 4000))
+
+
+def child_batching(args) -> dict:
+    """The default setting under each of ``BATCHINGS``, one engine, interleaved rounds, first ``args.batching_pairs`` pairs."""
+    from aligner.pipeline import Aligner
+
+    reference = default_aligner(args)
+    pairs = load_pairs(args.src, args.tgt, min(args.pairs, args.batching_pairs))
+    aligners = []
+    for batch_size, max_tokens in BATCHINGS:
+        shape = {"batch_size": batch_size or args.batch_size, "max_tokens": max_tokens if batch_size else args.max_tokens}
+        aligners.append((shape, Aligner(reference.config.replace(**shape), engine=reference.engine)))
+    seconds: list[list[float]] = [[] for _ in aligners]
+    for _ in range(args.batching_rounds):
+        for index, (_, aligner) in enumerate(aligners):
+            started = time.perf_counter()
+            for _ in aligner.align(pairs):
+                pass
+            seconds[index].append(time.perf_counter() - started)
+    return {"pairs": len(pairs), "rounds": args.batching_rounds,
+            "rows": [{**shape, "seconds": times} for (shape, _), times in zip(aligners, seconds)]}
 
 
 def child_paper(args) -> dict:
@@ -130,7 +160,7 @@ def child_fairseq(args) -> dict:
     from aligner.backends.fairseq import collate
     from aligner.pipeline import Aligner
 
-    aligner = Aligner(AlignConfig(path=args.model, device="cpu", max_tokens=args.max_tokens, batch_size=1000))
+    aligner = Aligner(AlignConfig(path=args.model, device="cpu", max_tokens=args.max_tokens, batch_size=args.batch_size))
     with torch.serialization.safe_globals([argparse_module.Namespace]):
         models, _, _ = checkpoint_utils.load_model_ensemble_and_task(
             [str(Path(args.model) / "model.pt")], arg_overrides={"data": str(args.model), "source_lang": "de", "target_lang": "en"}
@@ -171,7 +201,7 @@ def child_cli(args, dtype: str = "float32", base: int | None = None) -> dict:
         started = time.perf_counter()
         # The command as a user runs it, in its own process (its peak RSS reaches ours through wait4).
         command = [sys.executable, "-m", "aligner", "align", "--path", str(args.model), "--src", str(src), "--tgt", str(tgt),
-                   "-o", str(Path(folder) / "out"), "--device", "cpu", "-q", "--max-tokens", str(args.max_tokens), "--batch-size", "1000",
+                   "-o", str(Path(folder) / "out"), "--device", "cpu", "-q", "--max-tokens", str(args.max_tokens), "--batch-size", str(args.batch_size),
                    "--dtype", dtype, "--threads", str(args.threads)]
         try:
             subprocess.run(command, check=True, cwd=ROOT)
@@ -207,6 +237,7 @@ CHILDREN = {
     "aligner-last": lambda args: child_aligner(args, "last"),
     "aligner-bf16": lambda args: child_aligner(args, "default", "bfloat16"),
     "paper": child_paper,
+    "batching": child_batching,
     "fairseq": child_fairseq,
     "cli": child_cli,
     "floor-float32": lambda args: child_floor(args, "float32"),
@@ -223,7 +254,8 @@ CHILDREN = {
 
 def run_child(name: str, args, pairs: int) -> dict:
     command = [sys.executable, __file__, "--child", name, "--model", args.model, "--src", args.src, "--tgt", args.tgt,
-               "--pairs", str(pairs), "--max-tokens", str(args.max_tokens), "--scaling-base", str(args.scaling_base),
+               "--pairs", str(pairs), "--max-tokens", str(args.max_tokens), "--batch-size", str(args.batch_size),
+               "--batching-pairs", str(args.batching_pairs), "--batching-rounds", str(args.batching_rounds), "--scaling-base", str(args.scaling_base),
                "--gold-dir", str(args.gold_dir), "--threads", str(args.threads), "--device", args.device,
                "--warmup", str(args.warmup)]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))  # and so every grandchild (CLI, fairseq) too
@@ -264,7 +296,7 @@ def header(args, title: str) -> list[str]:
         "",
         f"Machine: {machine(args.threads)}. CPU only; every configuration in a fresh process, one after another in one run "
         f"({time.strftime('%Y-%m-%d', time.gmtime())}).",
-        f"Model: `{args.model}`. Pairs: `{args.src}` / `{args.tgt}`. Batches: --max-tokens {args.max_tokens}.",
+        f"Model: `{args.model}`. Pairs: `{args.src}` / `{args.tgt}`. Batches: --max-tokens {args.max_tokens} --batch-size {args.batch_size}.",
         f"Command: `python eval/bench.py {' '.join(sys.argv[1:])}`.",
         "",
     ]
@@ -302,12 +334,29 @@ def ratio_report(args, results: dict) -> str:
         *bf16_ratios,
         "",
         *([] if bf16 is None else precision_lines(results.get("precision"))),
+        *batching_lines(results.get("batching")),
         "## The floor (in-process)",
         "",
         *floor_lines({name: results[name] for name in ("floor-float32", "floor-bfloat16") if name in results}),
         *process_lines(results),
     ]
     return "\n".join(lines)
+
+
+def batching_lines(batching: dict | None) -> list[str]:
+    """The batch-shape table: median seconds per shape and the median of its per-round ratios to the default."""
+    if batching is None:
+        return []
+    median = lambda values: sorted(values)[len(values) // 2]
+    rows = batching["rows"]
+    lines = ["## Batch shape (in-process)", "",
+             f"The default setting on the first {batching['pairs']} pairs under each batching, one engine, "
+             f"{batching['rounds']} interleaved rounds; ratio: the median of the per-round ratios to the default (first row).", "",
+             "| --batch-size | --max-tokens | median seconds | time / default |", "|---|---|---|---|"]
+    for row in rows:
+        ratio = median([t / d for t, d in zip(row["seconds"], rows[0]["seconds"])])
+        lines.append(f"| {row['batch_size']} | {row['max_tokens'] or 'none'} | {median(row['seconds']):.2f} | **{ratio:.2f}** |")
+    return lines + [""]
 
 
 def skipped_bf16_lines(skipped: dict | None) -> list[str]:
@@ -370,7 +419,11 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1, help="torch threads of every configuration (OMP_NUM_THREADS)")
     parser.add_argument("--quick", action="store_true", help="200 pairs, no scaling runs or AER check: that every configuration runs")
-    parser.add_argument("--max-tokens", type=int, default=4000)
+    # aligner's own defaults (what `aligner align` runs with no option); fairseq gets the same batches
+    parser.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS)
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument("--batching-pairs", type=int, default=600, help="pairs of the batch-shape comparison (its rounds interleave)")
+    parser.add_argument("--batching-rounds", type=int, default=3)
     parser.add_argument("--scaling", default="1000,10000,100000", help="pair counts for the scaling runs ('' to skip)")
     parser.add_argument("--scaling-base", type=int, default=1000, help="the scaling runs repeat this many first pairs")
     parser.add_argument("--gold-dir", type=Path, default=Path(os.environ.get("ALIGNER_DATA", ROOT.parent / "shared" / "data")) / "gold" / "deen",
@@ -411,7 +464,7 @@ def run_all(args) -> None:
     reports = []
     if not args.skip_ratios:
         bf16 = args.bf16 == "yes" or (args.bf16 == "auto" and bf16_hardware())
-        names = ["aligner-default", "aligner-last", *(["aligner-bf16"] if bf16 else []), "paper", "fairseq", "floor-float32",
+        names = ["aligner-default", "aligner-last", *(["aligner-bf16"] if bf16 else []), "paper", "fairseq", "batching", "floor-float32",
                  *(["floor-bfloat16"] if bf16 else []), "process-aligner", *(["process-aligner-bf16"] if bf16 else [])]
         if fairseq_available():
             names.append("process-fairseq-generate")

@@ -48,7 +48,7 @@ def child_fairseq_generate(args) -> dict:
                         str(bundle / "dict.en.txt"), "--destdir", str(work / "bin"), "--workers", "1"],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         command = [sys.executable, "-c", LAUNCH, str(work / "bin"), "--path", str(bundle / "model.pt"), "--score-reference",
-                   "--gen-subset", "test", "--max-tokens", str(args.max_tokens), "--cpu", "--source-lang", "de",
+                   "--gen-subset", "test", "--max-tokens", str(args.max_tokens), "--batch-size", str(args.batch_size), "--cpu", "--source-lang", "de",
                    "--target-lang", "en", "--task", "translation", "--quiet"]
         started = time.perf_counter()
         done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))

@@ -48,8 +48,8 @@ def device_name(device: str) -> str:
 
 
 def child_args(args, max_tokens: int) -> argparse.Namespace:
-    """What eval/bench.py's ``run_child`` reads, for one --max-tokens."""
-    return argparse.Namespace(model=args.model, src=args.src, tgt=args.tgt, max_tokens=max_tokens, scaling_base=args.pairs,
+    """What eval/bench.py's ``run_child`` reads, for one --max-tokens (a pair cap high enough not to bind)."""
+    return argparse.Namespace(model=args.model, src=args.src, tgt=args.tgt, max_tokens=max_tokens, batch_size=4000, scaling_base=args.pairs,
                               gold_dir=args.data_dir / "gold" / "deen", threads=args.threads, device=args.device, warmup=args.warmup)
 
 

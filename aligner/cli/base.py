@@ -18,7 +18,7 @@ from typing import Callable, Optional, TextIO, cast
 import click
 
 from .. import __version__
-from ..choices import DECISIONS, DEVICES, DTYPES, MERGES, NORMALIZATIONS
+from ..choices import DECISIONS, DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOKENS, DEVICES, DTYPES, MERGES, NORMALIZATIONS
 from ..errors import AlignerError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -207,8 +207,9 @@ decision_options = options(
                  help="Residual measures (alti-xattn, attn-res-*, value-zeroing): a target word whose best column is the residual stays unaligned, like </s>; by default the residual column is dropped."),
 )
 run_options = options(
-    click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Most sentence pairs per forward pass."),
-    click.option("--max-tokens", type=click.IntRange(min=1), help="Most padded tokens per forward pass (pairs x longest side), on top of --batch-size."),
+    click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True, help="Most sentence pairs per forward pass."),
+    click.option("--max-tokens", type=click.IntRange(min=1), default=DEFAULT_MAX_TOKENS, show_default=True,
+                 help="Most padded tokens per forward pass (pairs x longest side), on top of --batch-size; sized for a CPU's caches, raise it on a GPU."),
     click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True),
     click.option("--dtype", type=click.Choice(tuple(DTYPES)), default="float32", show_default=True, help="Model precision. bfloat16 is fast on recent GPUs and on CPUs with AMX or AVX512-BF16; float16 is for GPUs."),
     click.option("--threads", type=click.IntRange(min=1), expose_value=False, callback=_set_threads, help="CPU threads for torch. [default: torch's choice]"),

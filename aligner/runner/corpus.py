@@ -295,7 +295,7 @@ def _run_manifest(aligner: Union[Aligner, SymmetrizedAligner], spec: OutputSpec,
     settings = aligner.signature.extended(
         scores="yes" if spec.inline_scores else "no", long="skip" if config.skip_long else "error", **spec.manifest_parts()
     )
-    return RunManifest(settings=settings.format(), batch_size=config.batch_size, chunk_size=config.chunk_size, inputs=describe_inputs(inputs))
+    return RunManifest(settings=settings.format(), batch_size=config.batch_size, max_tokens=config.max_tokens, chunk_size=config.chunk_size, inputs=describe_inputs(inputs))
 
 
 def _prepare_output(files, resume: bool, spec: OutputSpec, aligner: Union[Aligner, SymmetrizedAligner], inputs: Sequence[str]) -> tuple[int, Optional[int]]:

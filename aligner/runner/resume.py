@@ -14,7 +14,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 from .. import __version__
 from ..errors import InputError
@@ -37,6 +37,7 @@ class RunManifest:
     chunk_size: int
     inputs: tuple[InputRecord, ...]
     version: str = __version__
+    max_tokens: Optional[int] = None  # manifests written before it was recorded lack it: read as None, so their runs do not resume
 
     @property
     def lines(self) -> int:
@@ -93,7 +94,7 @@ def check_same_run(recorded: RunManifest, current: RunManifest, path: Path) -> N
         differences.append("input files changed: " + ", ".join(changed or [c.path for c in current.inputs]))
     if recorded.settings != current.settings:
         differences.append(_settings_difference(recorded.settings, current.settings))
-    for name in ("batch_size", "chunk_size", "version"):
+    for name in ("batch_size", "max_tokens", "chunk_size", "version"):
         before, now = getattr(recorded, name), getattr(current, name)
         if before != now:
             differences.append(f"{name} was {before!r}, now {now!r}")

@@ -116,13 +116,14 @@ class MultiheadAttention(nn.Module):
         attn_mask: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """Float32 attention weights (batch, heads, target, source), softmax in float32 as fairseq."""
-        q = self._split_heads(self.q_proj(query) * self.scaling)
+        # in place: these tensors are this function's own, and each copy is a pass over memory
+        q = self._split_heads(self.q_proj(query).mul_(self.scaling))
         k = self._split_heads(self.k_proj(key))
         logits = torch.matmul(q, k.transpose(-1, -2))
         if attn_mask is not None:
-            logits = logits + attn_mask
+            logits += attn_mask
         if key_padding_mask is not None:
-            logits = logits.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
+            logits.masked_fill_(key_padding_mask[:, None, None, :], float("-inf"))
         return torch.softmax(logits.float(), dim=-1)
 
     def forward(
