@@ -99,16 +99,19 @@ paper-slice: $(STAMP)
 
 # Each model's best setting (plain, guided; + symmetrized with REVERSE=) vs eflomal, chosen on deen_bicici100 (eval/results/deen-best.md).
 # JOBS=2 selects both models at once (one process and one thread each). GUIDED_FULL_CKPT= adds the
-# guided run trained with --full-context-alignment as a third model; REVERSE=guided=EN_DE_CKPT symmetrizes
+# guided run trained with --full-context-alignment as a third model, GUIDED_AWI_CKPT= the run supervised at the
+# input step (make train-guided-awi); REVERSE=guided=EN_DE_CKPT symmetrizes
 # the guided model with an en->de one (REVERSE=PATH: with the first, plain).
 PLAIN_CKPT ?= data/models/deen-small
 GUIDED_CKPT ?= $(STATE)/ckpt_de_en_guided/checkpoint_last.pt
 GUIDED_FULL_CKPT ?=
+GUIDED_AWI_CKPT ?=
 REVERSE ?=
 JOBS ?= 1
 deen-best: $(STAMP)
 	$(PY) eval/deen_best.py --forward plain=$(PLAIN_CKPT) --forward guided=$(GUIDED_CKPT) \
-		$(if $(GUIDED_FULL_CKPT),--forward guided-full=$(GUIDED_FULL_CKPT)) --jobs $(JOBS) \
+		$(if $(GUIDED_FULL_CKPT),--forward guided-full=$(GUIDED_FULL_CKPT)) \
+		$(if $(GUIDED_AWI_CKPT),--forward guided-awi=$(GUIDED_AWI_CKPT)) --jobs $(JOBS) \
 		$(if $(REVERSE),--reverse $(REVERSE)) --data-dir $(STATE)/bin --spm $(STATE)/spm/spm.model
 
 # Every measure (weight, norm, ALTI+, AttnRes(Ln)-N, value zeroing) per layer on the RWTH gold for the shipped

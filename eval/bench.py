@@ -11,7 +11,7 @@ ratios measured in one run mean something; absolute pairs/s are context.
 Configurations:
   (a) aligner, batched, with the bundle's own setting (its preset, as `aligner align` with no option)
       and with the last layer instead;
-      Also the default setting under the batch shapes aligner's default replaced (``BATCHINGS``), in
+      Also the default setting under the batch shapes aligner's default replaced (``batchings``), in
       one process, interleaved rounds;
   (b) the paper's way: one sentence per forward pass, every decoder layer, the vocabulary
       projection, and the heads x target x source x dim weighted vectors materialized per layer;
@@ -81,21 +81,20 @@ def child_aligner(args, layer_choice: str, dtype: str = "float32") -> dict:
             "measure": config.measure, "step": config.step}
 
 
-# (batch size, max tokens): aligner's default first, then the batching it replaced: the CLI's old
-# default (32 pairs, no token budget) and this bench's old one (4,000 tokens).
-BATCHINGS = ((None, None), (32, None), (1000, 4000))
+def batchings(args) -> list[dict]:
+    """This run's batching first, then those aligner's defaults replaced: the CLI's (32 pairs, no
+    token budget) and this bench's (1,000 pairs, 4,000 tokens)."""
+    return [{"batch_size": args.batch_size, "max_tokens": args.max_tokens}, {"batch_size": 32, "max_tokens": None},
+            {"batch_size": 1000, "max_tokens": 4000}]
 
 
 def child_batching(args) -> dict:
-    """The default setting under each of ``BATCHINGS``, one engine, interleaved rounds, first ``args.batching_pairs`` pairs."""
+    """The default setting under each of ``batchings``, one engine, interleaved rounds, first ``args.batching_pairs`` pairs."""
     from aligner.pipeline import Aligner
 
     reference = default_aligner(args)
     pairs = load_pairs(args.src, args.tgt, min(args.pairs, args.batching_pairs))
-    aligners = []
-    for batch_size, max_tokens in BATCHINGS:
-        shape = {"batch_size": batch_size or args.batch_size, "max_tokens": max_tokens if batch_size else args.max_tokens}
-        aligners.append((shape, Aligner(reference.config.replace(**shape), engine=reference.engine)))
+    aligners = [(shape, Aligner(reference.config.replace(**shape), engine=reference.engine)) for shape in batchings(args)]
     seconds: list[list[float]] = [[] for _ in aligners]
     for _ in range(args.batching_rounds):
         for index, (_, aligner) in enumerate(aligners):
