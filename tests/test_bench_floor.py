@@ -39,3 +39,15 @@ def test_padding_share_counts_the_end_of_sentence_token():
     pair = lambda s, t: SimpleNamespace(src=SimpleNamespace(ids=[0] * s), tgt=SimpleNamespace(ids=[0] * t))
     # source rows 2+1 and 4+1 padded to 5: 2 of 10 positions; target rows 3+1 and 3+1: none
     assert padding_share([[pair(2, 3), pair(4, 3)]]) == (pytest.approx(0.2), 0.0)
+
+
+def test_batch_shape_table_reports_the_median_of_per_round_ratios():
+    import bench
+
+    rows = [{"batch_size": 256, "max_tokens": 1000, "seconds": [2.0, 1.0, 4.0]},
+            {"batch_size": 32, "max_tokens": None, "seconds": [3.0, 1.1, 4.0]}]
+    lines = bench.batching_lines({"pairs": 10, "rounds": 3, "rows": rows})
+    # per-round ratios 1.5, 1.1, 1.0: median 1.1 (the medians of the times, 2.0 and 3.0, would say 1.5)
+    assert "| 32 | none | 3.00 | **1.10** |" in lines
+    assert "| 256 | 1000 | 2.00 | **1.00** |" in lines
+    assert bench.batching_lines(None) == []
