@@ -8,7 +8,7 @@ DEMO_VENV ?= .venv-demo
 DEMO_STAMP := $(DEMO_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: gpu-prep venv test demo fixtures docs-image prepare-data teacher train-deen train-guided train-guided-full teacher-awi train-guided-awi track-guided-awi train-ende teacher-ende train-guided-ende track-guided track-guided-full track-guided-ende export-latest bench eflomal-baseline track-deen track-ende deen-best deen-measures paper-slice hf-opus-mt clean
+.PHONY: gpu-prep venv test demo fixtures docs-image prepare-data teacher train-deen train-guided train-guided-full teacher-awi train-guided-awo track-guided-awi train-ende teacher-ende train-guided-ende track-guided track-guided-full track-guided-ende export-latest bench eflomal-baseline track-deen track-ende deen-best deen-measures paper-slice hf-opus-mt clean
 
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
@@ -66,23 +66,26 @@ train-ende: $(STAMP)
 
 # Guided alignment (Garg et al. 2019): teacher links from eflomal on the training pairs, then
 # fairseq's transformer_align warm-started from the shipped plain model (eval/recipe/README.md).
+# The shipped deen-guided is trained at the input step since 9,500 updates (GUIDED_STEP=awi): `teacher` writes
+# both teachers (bin_align for AWO, bin_align_awi), `train-guided` continues the shipped model's objective.
 teacher: $(STAMP)
 	$(PY) eval/recipe/teacher_align.py --state $(STATE)
+	$(PY) eval/recipe/teacher_align.py --state $(STATE) --step awi
 
 train-guided: $(STAMP)
+	GUIDED=1 GUIDED_STEP=awi bash eval/recipe/train.sh de-en
+
+# fairseq's convention: head 1 of decoder layer 5 supervised at the predicting step (the shipped model to 9,500).
+train-guided-awo: $(STAMP)
 	GUIDED=1 bash eval/recipe/train.sh de-en
 
 # The same with --full-context-alignment (read with `--step full`); save dir ckpt_de_en_guided_full.
 train-guided-full: $(STAMP)
 	GUIDED=1 FULL_CONTEXT=1 bash eval/recipe/train.sh de-en
 
-# The teacher's links at the step that reads each target piece (AWI, what the presets read), binarized into
-# bin_align_awi, and a guided run supervising head 1 of decoder layer 3 there; save dir ckpt_de_en_guided_awi.
+# Only the input-step teacher (after a `make teacher` of an earlier version: eflomal is not run again).
 teacher-awi: $(STAMP)
 	$(PY) eval/recipe/teacher_align.py --state $(STATE) --step awi
-
-train-guided-awi: $(STAMP)
-	GUIDED=1 GUIDED_STEP=awi bash eval/recipe/train.sh de-en
 
 # The reverse guided model for symmetrization: its teacher (the same eflomal links, roles swapped,
 # binarized en-de into bin_align), then en->de transformer_align started from the de->en guided
@@ -100,10 +103,10 @@ paper-slice: $(STAMP)
 # Each model's best setting (plain, guided; + symmetrized with REVERSE=) vs eflomal, chosen on deen_bicici100 (eval/results/deen-best.md).
 # JOBS=2 selects both models at once (one process and one thread each). GUIDED_FULL_CKPT= adds the
 # guided run trained with --full-context-alignment as a third model, GUIDED_AWI_CKPT= the run supervised at the
-# input step (make train-guided-awi); REVERSE=guided=EN_DE_CKPT symmetrizes
+# input step (make train-guided); REVERSE=guided=EN_DE_CKPT symmetrizes
 # the guided model with an en->de one (REVERSE=PATH: with the first, plain).
 PLAIN_CKPT ?= data/models/deen-small
-GUIDED_CKPT ?= $(STATE)/ckpt_de_en_guided/checkpoint_last.pt
+GUIDED_CKPT ?= $(STATE)/ckpt_de_en_guided_awi/checkpoint_last.pt
 GUIDED_FULL_CKPT ?=
 GUIDED_AWI_CKPT ?=
 REVERSE ?=
