@@ -208,7 +208,7 @@ def main() -> None:
                                 "piece_links": format_links(links)})
 
     binarize_started = time.time()
-    out_bin = state / f"bin_align{step_suffix.replace('.', '_')}"
+    out_bin = state / ("bin_align" if args.step == "awo" else f"bin_align_{args.step}")
     if out_bin.exists() and args.direction == "de-en":
         shutil.rmtree(out_bin)  # the en-de files, if any, came from the teacher replaced here
     dictionaries = {lang: state / "bin" / f"dict.{lang}.txt" for lang in ("de", "en")}
