@@ -132,3 +132,14 @@ def test_sweep_reports_the_bundle_presets_row_as_align_scores_it(bundle, tmp_pat
     assert "The bundle's preset toy-dev" in (tmp_path / "s.md").read_text()
     no_row = CliRunner().invoke(main, ["sweep", "--path", str(bundle), "--src", src, "--tgt", tgt, "--gold", gold, "--no-per-head", "--no-preset-row", "--device", "cpu"])
     assert no_row.exit_code == 0 and "The bundle's preset" not in no_row.stdout
+
+
+def test_matrices_of_a_residual_measure_name_the_residual_column(bundle):  # noqa: F811
+    aligner = Aligner.from_pretrained(bundle, device="cpu", preset=False, measure="alti-xattn")  # all heads: ALTI+ has no per-head form
+    [first] = aligner.matrices(PAIRS[:1], layers=[3])
+    # 5 target words x (5 source words, </s>, the residual of the cross-attention sub-layer)
+    assert first.extra_columns == ("</s>", "residual") and first.layers[3].shape == (5, 7)
+    encoded = aligner.encode(0, PAIRS[0])
+    [request] = aligner.requests
+    [direct] = aligner.engine.word_scores([encoded], [request])
+    assert direct.columns_after_source(request) == first.extra_columns and direct[request].shape == first.layers[3].shape
