@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 import numpy as np
 
 from .config import AlignConfig
-from .engine import Engine, EncodedPair, extra_columns
+from .engine import EXTRA_COLUMNS, Engine, EncodedPair, extra_columns
 from .errors import AlignerError, ConfigError
 from .extraction import ScoreRequest
 from .io import ScoredLink, SentencePair
@@ -42,15 +42,16 @@ class WordMatrices:
     """One pair's word-level score matrices, keyed by 1-based decoder layer.
 
     Each matrix has a row per target word and a column per source word, then one column per
-    ``extra_columns`` entry (the source ``</s>``, then for the residual measures the residual). Scores are the aligner's measure at its step,
-    its chosen heads averaged (all heads together when none are chosen), pieces merged to words.
+    ``extra_columns`` entry (the source ``</s>``, then for the residual measures the residual).
+    Scores are the aligner's measure at its step, its chosen heads averaged (all heads together
+    when none are chosen), pieces merged to words.
     A pair with an empty side (or skipped as too long) has no matrices.
     """
 
     src: tuple[str, ...]
     tgt: tuple[str, ...]
     layers: dict[int, np.ndarray] = field(default_factory=dict)
-    extra_columns: tuple[str, ...] = ("</s>",)
+    extra_columns: tuple[str, ...] = EXTRA_COLUMNS
 
 
 @dataclass
