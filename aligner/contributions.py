@@ -76,11 +76,11 @@ def centered(v: torch.Tensor, block: SubLayer) -> torch.Tensor:
     return block.gamma * (v - v.mean(dim=-1, keepdim=True))
 
 
-def layer_output(z: torch.Tensor, block: SubLayer) -> torch.Tensor:
-    """``y_i``: the LayerNorm of z (post-norm) or z itself (pre-norm)."""
+def layer_output(z: torch.Tensor, block: SubLayer, scale: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``y_i``: the LayerNorm of z (post-norm) or z itself (pre-norm); ``scale``: z's row scale if already known."""
     if block.gamma is None or block.beta is None:
         return z
-    return centered(z, block) / row_scale(z, block) + block.beta
+    return centered(z, block) / (row_scale(z, block) if scale is None else scale) + block.beta
 
 
 def normalize_rows(scores: torch.Tensor) -> torch.Tensor:
@@ -121,7 +121,8 @@ def alti_scores(alpha: torch.Tensor, values: torch.Tensor, block: SubLayer, chun
     import torch
 
     z = pre_norm_sum(alpha, values, block)
-    y, scale = layer_output(z, block), row_scale(z, block)
+    scale = row_scale(z, block)
+    y = layer_output(z, block, scale)
     # L is linear with one scale per target row, so L(T_ij) = sum_h (alpha^h_ij / scale_i) L'(f^h(x_j)),
     # L' the centering and gamma: done once on the (batch, heads, source, dim) values and folded into
     # alpha, each chunk of L(T_ij) is one product, and |y_i - L(T_ij)| is taken in place in it. The
