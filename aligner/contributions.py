@@ -25,8 +25,11 @@ if TYPE_CHECKING:
     import torch
 
 RESIDUAL_COLUMN = "residual"
-# Elements of one (batch x target x source-chunk x dim) block: 2^24 float32 = 64 MiB.
-CHUNK_ELEMENTS = 1 << 24
+# Elements of one (batch x target x source-chunk x dim) block: 2^19 float32 = 2 MiB, about one
+# core's L2, so that the product, |y - L(T)| and its sum run in cache. Against 2^24 (64 MiB) on
+# 600 newstest pairs with the ALTI+ default, in one process: 1.12x faster in float32 (8.40 ->
+# 7.50 s) and 1.37x with bfloat16 (4.95 -> 3.61 s), the same links.
+CHUNK_ELEMENTS = 1 << 19
 
 
 @dataclass(frozen=True)
